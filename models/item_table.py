@@ -1,0 +1,89 @@
+"""The item vectors a worker scores against: one dense float32 matrix."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+
+def initial_item_vector(item_id: str, dim: int, seed: int) -> np.ndarray:
+    """A deterministic start vector, so every worker invents the same one.
+
+    >>> a = initial_item_vector("sku-1", 4, seed=7)
+    >>> bool((a == initial_item_vector("sku-1", 4, seed=7)).all())
+    True
+    >>> round(float(np.linalg.norm(initial_item_vector("x", 256, 1))), 1)
+    1.0
+    """
+    digest = hashlib.blake2b(f"{seed}:{item_id}".encode(), digest_size=8).digest()
+    rng = np.random.default_rng(int.from_bytes(digest, "little"))
+    return (rng.standard_normal(dim) / np.sqrt(dim)).astype(np.float32)
+
+
+class ItemTable:
+    """Item ids and their vectors; rows are appended, never reordered.
+
+    >>> table = ItemTable(dim=2, seed=0)
+    >>> table.index_of("a"), table.index_of("b"), table.index_of("a")
+    (0, 1, 0)
+    >>> table.matrix.shape
+    (2, 2)
+    """
+
+    def __init__(self, dim: int, seed: int, capacity: int = 1024) -> None:
+        self.dim = dim
+        self.seed = seed
+        self.ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self._rows = np.zeros((capacity, dim), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._index
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """A view of the live rows, shape ``(len(self), dim)``."""
+        return self._rows[: len(self.ids)]
+
+    def get_index(self, item_id: str) -> int | None:
+        return self._index.get(item_id)
+
+    def index_of(self, item_id: str) -> int:
+        """The row of ``item_id``, adding it with its initial vector if new."""
+        row = self._index.get(item_id)
+        if row is None:
+            row = self._append(item_id, initial_item_vector(item_id, self.dim, self.seed))
+        return row
+
+    def vector(self, item_id: str) -> np.ndarray:
+        return self._rows[self.index_of(item_id)]
+
+    def set_vector(self, item_id: str, vector: np.ndarray) -> None:
+        row = self._index.get(item_id)
+        if row is None:
+            self._append(item_id, vector)
+        else:
+            self._rows[row] = vector
+
+    def load(self, vectors: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]]) -> None:
+        """Overwrite or add many vectors at once (a reload from the store)."""
+        pairs = vectors.items() if isinstance(vectors, Mapping) else vectors
+        for item_id, vector in pairs:
+            if vector.shape == (self.dim,):
+                self.set_vector(item_id, vector)
+
+    def _append(self, item_id: str, vector: np.ndarray) -> int:
+        row = len(self.ids)
+        if row == self._rows.shape[0]:
+            grown = np.zeros((row * 2, self.dim), dtype=np.float32)
+            grown[:row] = self._rows
+            self._rows = grown
+        self._rows[row] = vector
+        self.ids.append(item_id)
+        self._index[item_id] = row
+        return row

@@ -1,0 +1,44 @@
+"""Top-K retrieval by dot product, vectorised over the whole item matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def top_k(
+    users: np.ndarray, items: np.ndarray, k: int, exclude: Sequence[Sequence[int]] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` item rows per user row, best first, and their scores.
+
+    ``exclude[u]`` lists item rows that user ``u`` must not get. Rows with
+    fewer than ``k`` candidates are padded with index -1 and score -inf.
+
+    >>> users = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    >>> items = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], np.float32)
+    >>> idx, _ = top_k(users, items, k=2, exclude=[[0], []])
+    >>> idx.tolist()
+    [[1, 2], [2, 1]]
+    """
+    users = np.atleast_2d(users)
+    n_items = items.shape[0]
+    k_eff = min(k, n_items)
+    scores = users @ items.T if n_items else np.zeros((users.shape[0], 0), np.float32)
+    for row, rows_out in enumerate(exclude):
+        if len(rows_out):
+            scores[row, np.asarray(rows_out, dtype=np.intp)] = -np.inf
+    if k_eff == 0:
+        empty = np.full((users.shape[0], k), -1, dtype=np.intp)
+        return empty, np.full((users.shape[0], k), -np.inf, dtype=np.float32)
+    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    best = np.take_along_axis(part, order, axis=1)
+    best_scores = np.take_along_axis(part_scores, order, axis=1)
+    best = np.where(np.isneginf(best_scores), -1, best)
+    if k_eff < k:
+        pad = k - k_eff
+        best = np.pad(best, ((0, 0), (0, pad)), constant_values=-1)
+        best_scores = np.pad(best_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+    return best, best_scores.astype(np.float32)

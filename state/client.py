@@ -1,0 +1,96 @@
+"""Read client for downstream Python apps: one lookup per user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import redis
+
+from state.codec import decode_json, decode_vector
+from state.keys import Field, KeyLayout
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """What the service knows about one user, as stored."""
+
+    user_id: str
+    events_applied: int
+    last_event_ts: float | None
+    model_version: str | None
+    recommendations: list[dict[str, Any]]
+    recent_items: list[str]
+    short_term: np.ndarray
+    last_partition: int | None
+    last_offset: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of ``interests user ID --json``."""
+        return {
+            "user_id": self.user_id,
+            "events_applied": self.events_applied,
+            "last_event_ts": self.last_event_ts,
+            "model_version": self.model_version,
+            "recommendations": [r["item_id"] for r in self.recommendations],
+            "scores": [r["score"] for r in self.recommendations],
+            "recent_items": self.recent_items,
+            "short_term": [float(x) for x in self.short_term],
+            "last_partition": self.last_partition,
+            "last_offset": self.last_offset,
+        }
+
+
+class InterestReader:
+    """Reads and deletes users; safe to share across threads (redis-py pool).
+
+    >>> reader = InterestReader.from_url("redis://127.0.0.1:1/0")  # connects lazily
+    """
+
+    def __init__(self, client: redis.Redis, keys: KeyLayout | None = None) -> None:
+        self.client = client
+        self.keys = keys or KeyLayout()
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "ie:") -> InterestReader:
+        return cls(redis.Redis.from_url(url), KeyLayout(prefix))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get_user(self, user_id: str) -> UserState | None:
+        """The user's state, or None when the service holds nothing on them."""
+        row: dict[bytes, bytes] = self.client.hgetall(self.keys.user(user_id))  # type: ignore[assignment]
+        if not row:
+            return None
+        fields = {k.decode(): v for k, v in row.items()}
+        recs = decode_json(fields.get(Field.RECOMMENDATIONS), {})
+        st = fields.get(Field.SHORT_TERM)
+        return UserState(
+            user_id=user_id,
+            events_applied=int(fields.get(Field.EVENTS_APPLIED, b"0")),
+            last_event_ts=_float(fields.get(Field.LAST_EVENT_TS)),
+            model_version=_text(fields.get(Field.MODEL_VERSION)),
+            recommendations=list(recs.get("items", [])),
+            recent_items=list(decode_json(fields.get(Field.RECENT_ITEMS), [])),
+            short_term=decode_vector(st) if st else np.zeros(0, np.float32),
+            last_partition=_int(fields.get(Field.LAST_PARTITION)),
+            last_offset=_int(fields.get(Field.LAST_OFFSET)),
+        )
+
+    def forget(self, user_id: str) -> bool:
+        """Delete every key of the user; True when there was something."""
+        return bool(self.client.delete(self.keys.user(user_id)))
+
+
+def _float(raw: bytes | None) -> float | None:
+    return float(raw) if raw else None
+
+
+def _int(raw: bytes | None) -> int | None:
+    return int(raw) if raw else None
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode() if raw else None

@@ -1,0 +1,145 @@
+"""Batched, atomic reads and writes of user state for the workers.
+
+One round trip loads a batch of users (pipelined HMGET) and one writes them
+(pipelined compare-and-set Lua script), whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from state.codec import decode_json, decode_vector, encode_json, encode_vector
+from state.keys import Field, KeyLayout
+
+_READ_FIELDS = (
+    Field.SHORT_TERM, Field.LAST_EVENT_TS, Field.EVENTS_APPLIED, Field.RECENT_ITEMS,
+    Field.LAST_PARTITION, Field.LAST_OFFSET, Field.MODEL_VERSION, Field.RECOMMENDATIONS,
+)
+APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
+
+
+@dataclass(slots=True)
+class StoredUser:
+    """A user's state as read, plus the version stamp a write must match."""
+
+    user_id: str
+    short_term: np.ndarray | None = None
+    last_event_ts: float | None = None
+    events_applied: int = 0
+    recent_items: list[str] = field(default_factory=list)
+    last_partition: str = ""
+    last_offset: str = ""
+    model_version: str | None = None
+    recommendations: bytes | None = None
+
+    def already_applied(self, partition: int, offset: int) -> bool:
+        """True for an event at or before the last one applied (a replay)."""
+        return self.last_partition == str(partition) and bool(self.last_offset) and (
+            offset <= int(self.last_offset)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserWrite:
+    """New state for one user, guarded by the stamp it was computed from."""
+
+    before: StoredUser
+    short_term: np.ndarray
+    last_event_ts: float
+    events_applied: int
+    recent_items: Sequence[str]
+    partition: int
+    offset: int
+    model_version: str
+    recommendations: bytes
+
+    def script_args(self, ttl_s: int) -> list[bytes | str | int | float]:
+        return [
+            self.before.last_partition, self.before.last_offset, ttl_s,
+            Field.SHORT_TERM, encode_vector(self.short_term),
+            Field.LAST_EVENT_TS, repr(self.last_event_ts),
+            Field.EVENTS_APPLIED, self.events_applied,
+            Field.RECENT_ITEMS, encode_json(list(self.recent_items)),
+            Field.LAST_PARTITION, self.partition,
+            Field.LAST_OFFSET, self.offset,
+            Field.MODEL_VERSION, self.model_version,
+            Field.RECOMMENDATIONS, self.recommendations,
+            Field.UPDATED_AT, repr(time.time()),
+        ]
+
+
+class UserStateStore:
+    """The workers' view of Redis; nothing connects until first use."""
+
+    def __init__(self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.dim = dim
+        self.ttl_s = ttl_s
+        self._apply = client.register_script(APPLY_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, keys: KeyLayout, dim: int, ttl_s: int) -> UserStateStore:
+        return cls(aioredis.Redis.from_url(url), keys, dim, ttl_s)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def load_users(self, user_ids: Iterable[str]) -> dict[str, StoredUser]:
+        ids = list(user_ids)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.hmget(self.keys.user(user_id), _READ_FIELDS)
+            rows = await pipe.execute()
+        return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
+
+    async def write_users(self, writes: Sequence[UserWrite]) -> list[bool]:
+        """Apply writes atomically per user; False marks a conflict to retry."""
+        if not writes:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for write in writes:
+                await self._apply(
+                    keys=[self.keys.user(write.before.user_id)],
+                    args=write.script_args(self.ttl_s),
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [bool(r) for r in results]
+
+    async def model_version(self, default: str) -> str:
+        raw = await self.client.get(self.keys.model_version())
+        return raw.decode() if raw else default
+
+    async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        async for item_id, raw in self.client.hscan_iter(self.keys.items(model_version), count=2000):
+            vector = decode_vector(raw)
+            if vector.shape[0] == self.dim:
+                vectors[item_id.decode()] = vector
+        return vectors
+
+    async def save_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
+        if vectors:
+            mapping = {item_id: encode_vector(v) for item_id, v in vectors.items()}
+            await self.client.hset(self.keys.items(model_version), mapping=mapping)  # type: ignore[arg-type]
+
+    def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
+        st, ts, n, recent, part, off, version, recs = row
+        return StoredUser(
+            user_id=user_id,
+            short_term=decode_vector(st, self.dim) if st else None,
+            last_event_ts=float(ts) if ts else None,
+            events_applied=int(n) if n else 0,
+            recent_items=list(decode_json(recent, [])),
+            last_partition=part.decode() if part else "",
+            last_offset=off.decode() if off else "",
+            model_version=version.decode() if version else None,
+            recommendations=recs,
+        )

@@ -1,0 +1,1 @@
+"""Wires Kafka topics to the models and the Redis state: the faust app and CLI."""

@@ -1,0 +1,140 @@
+"""The faust app: one agent that applies interaction batches.
+
+No error escapes the agent: faust would ack the message and never see it
+again. Redis outages are waited out (retried forever with backoff); a batch
+that fails otherwise is retried message by message, and a message that still
+fails goes to the dead-letter topic with the error as its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from state import KeyLayout, UserStateStore
+from streams.dead_letter import DeadLetter
+from streams.interest_updater import Incoming, InterestUpdater, Outgoing
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REDIS_OUTAGE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+BatchHook = Callable[[Outgoing], Awaitable[None]]
+
+
+def redis_retry(settings: Settings) -> Retry:
+    """Forever, with capped exponential backoff: a slow Redis is waited for."""
+    return Retry(
+        ExponentialWithJitterBackoff(cap=settings.redis_retry_max_s, base=0.05),
+        retries=-1,
+        supported_errors=REDIS_OUTAGE_ERRORS,
+    )
+
+
+def create_app(settings: Settings, **faust_options: Any) -> faust.App:
+    """The worker app for ``settings``; nothing connects until it starts."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.topic_partitions,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        autodiscover=False,
+        **faust_options,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw", "partitions": settings.topic_partitions}
+    interactions = app.topic(settings.topic_interactions, **raw)
+    recommendations = app.topic(settings.topic_recommendations, **raw)
+    dead_letters = app.topic(settings.topic_dlq, **raw)
+
+    @app.agent(interactions, name="apply-interactions")
+    async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
+        await recommendations.maybe_declare()
+        await dead_letters.maybe_declare()
+        store = UserStateStore.from_url(settings.redis_url, KeyLayout(settings.redis_prefix),
+                                        settings.vector_size, settings.user_ttl_s)
+        runner = BatchRunner(InterestUpdater(settings, store), redis_retry(settings))
+        try:
+            async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+                batch = [_incoming(e) for e in events]
+                out = await runner.run(batch)
+                await _produce(app, settings, out)
+        finally:
+            await store.aclose()
+
+    return app
+
+
+class BatchRunner:
+    """Applies a batch, waiting out Redis outages, isolating poison messages."""
+
+    def __init__(self, updater: InterestUpdater, retry: Retry) -> None:
+        self.updater = updater
+        self.retry = retry
+
+    async def run(self, batch: Sequence[Incoming]) -> Outgoing:
+        try:
+            return await self._apply(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("batch of %d failed; retrying message by message", len(batch))
+        out = Outgoing()
+        for message in batch:
+            try:
+                one = await self._apply([message])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("message %s[%d]@%d failed", message.topic, message.partition,
+                              message.offset)
+                reason = f"could not be applied: {type(exc).__name__}: {exc}"
+                record = DeadLetter(reason, message.value, message.topic, message.partition,
+                                    message.offset)
+                out.dead_letters.append((message.key, record.to_json()))
+                continue
+            out.recommendations += one.recommendations
+            out.dead_letters += one.dead_letters
+            out.applied += one.applied
+            out.skipped += one.skipped
+        return out
+
+    async def _apply(self, batch: Sequence[Incoming]) -> Outgoing:
+        async def attempt() -> Outgoing:
+            return await self.updater.apply(batch)
+
+        async def on_outage(error: Exception) -> None:
+            log.warning("Redis unavailable (%s); waiting and retrying", error)
+
+        return await self.retry.call_with_retry(attempt, on_outage)
+
+
+def _incoming(event: faust.EventT[Any]) -> Incoming:
+    message = event.message
+    return Incoming(message.topic, message.partition, message.offset, message.value, message.key)
+
+
+async def _produce(app: faust.App, settings: Settings, out: Outgoing) -> None:
+    """Hand every message to the producer and wait until the broker has them."""
+    producer = app.producer
+    futures = []
+    for key, value in out.recommendations:
+        futures.append(await producer.send(settings.topic_recommendations, key, value, None, None, None))
+    for dlq_key, value in out.dead_letters:
+        futures.append(await producer.send(settings.topic_dlq, dlq_key, value, None, None, None))
+    if futures:
+        await asyncio.gather(*futures)

@@ -1,0 +1,179 @@
+"""The ``interests`` command line; bad arguments get one line, not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from streams.settings import Settings, SettingsError, settings_table
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """A user-facing problem, printed as one line."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.produce import produce_synthetic
+
+    sent = asyncio.run(produce_synthetic(settings, args.count, args.rate, args.users))
+    print(f"sent {sent} events to {settings.topic_interactions}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.replay import replay_file
+
+    sent = asyncio.run(replay_file(settings, args.file, args.format, args.rate, args.limit))
+    print(f"replayed {sent} events from {args.file} to {settings.topic_interactions}")
+    return 0
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from state import InterestReader
+
+    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        user = reader.get_user(args.user_id)
+    finally:
+        reader.close()
+    if user is None:
+        raise UsageError(f"no state for user {args.user_id!r}")
+    if args.json:
+        sys.stdout.write(orjson.dumps(user.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    print(f"user {user.user_id}: {user.events_applied} events applied, "
+          f"last at {user.last_event_ts}, model {user.model_version}")
+    print("recent: " + " ".join(user.recent_items[:10]))
+    for rank, rec in enumerate(user.recommendations, 1):
+        print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.forget import forget_user
+
+    deleted = asyncio.run(forget_user(settings, args.user_id))
+    print(f"forgot {args.user_id}: {'state deleted' if deleted else 'no state held'}, "
+          f"recommendations tombstoned")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, args.seconds, args.rate, args.users, args.watch)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.bench import run_bench
+
+    return run_bench(settings, args.events, args.users, args.latency_rate, args.out)
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    if args.markdown:
+        print(settings_table())
+    else:
+        for name, value in settings.as_env().items():
+            print(f"{name}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interests", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("worker", help="run a stream worker").set_defaults(run=cmd_worker)
+
+    p = sub.add_parser("produce", help="produce a synthetic stream of drifting users")
+    p.add_argument("--count", type=_positive_int, default=None, help="events to send (default: forever)")
+    p.add_argument("--rate", type=_positive_float, default=100.0, help="events per second")
+    p.add_argument("--users", type=_positive_int, default=200, help="synthetic users")
+    p.set_defaults(run=cmd_produce)
+
+    p = sub.add_parser("replay", help="stream an interaction log into the topic in time order")
+    p.add_argument("file", help="a file of ../shared/data (.inter, pairs or sequences)")
+    p.add_argument("--format", choices=["auto", "ml100k", "pairs", "sequences"], default="auto")
+    p.add_argument("--rate", type=_positive_float, default=None, help="events per second (default: as fast as possible)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="stop after this many events")
+    p.set_defaults(run=cmd_replay)
+
+    p = sub.add_parser("user", help="show what the service holds on a user")
+    p.add_argument("user_id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_user)
+
+    p = sub.add_parser("forget", help="delete everything the service holds on a user")
+    p.add_argument("user_id")
+    p.set_defaults(run=cmd_forget)
+
+    p = sub.add_parser("demo", help="run broker, redis, worker and producer locally")
+    p.add_argument("--seconds", type=_positive_float, default=30.0, help="how long to stream")
+    p.add_argument("--rate", type=_positive_float, default=300.0, help="events per second")
+    p.add_argument("--users", type=_positive_int, default=100, help="synthetic users")
+    p.add_argument("--watch", type=_positive_int, default=3, help="users whose recs are shown")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("bench", help="measure worker throughput and latency vs bare faust")
+    p.add_argument("--events", type=_positive_int, default=20000)
+    p.add_argument("--users", type=_positive_int, default=2000)
+    p.add_argument("--latency-rate", type=_positive_float, default=500.0,
+                   help="paced rate of the latency phase, events/s")
+    p.add_argument("--out", default=None, help="also write the figures as JSON here")
+    p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser("settings", help="print the settings in force")
+    p.add_argument("--markdown", action="store_true", help="print the documented table")
+    p.set_defaults(run=cmd_settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.run(args, settings))
+    except (SettingsError, UsageError, FileNotFoundError) as exc:
+        print(f"interests: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        from streams.embedded import EmbeddedError
+
+        if isinstance(exc, EmbeddedError | ConnectionError | OSError):
+            print(f"interests: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

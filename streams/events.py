@@ -1,0 +1,147 @@
+"""The interaction event: decoding and validation of the bytes on the topic.
+
+Decoding never raises: it returns an :class:`Event` or a :class:`Rejection`
+whose reason goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+MAX_ID_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A valid interaction: who did what to which item, when (epoch seconds)."""
+
+    user_id: str
+    item_id: str
+    type: str
+    ts: float
+    event_id: str | None = None
+
+    def to_json(self) -> bytes:
+        body: dict[str, Any] = {
+            "user_id": self.user_id, "item_id": self.item_id, "type": self.type, "ts": self.ts,
+        }
+        if self.event_id is not None:
+            body["event_id"] = self.event_id
+        return orjson.dumps(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why some bytes are not an event; the reason is shown to operators."""
+
+    reason: str
+
+
+class _Invalid(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EventRules:
+    """What a valid event looks like; built from the settings."""
+
+    event_types: frozenset[str]
+    max_event_bytes: int = 65536
+    max_future_skew_s: float = 300.0
+
+
+def decode_event(raw: bytes | None, rules: EventRules, now: float | None = None) -> Event | Rejection:
+    """Decode and validate one message value.
+
+    >>> rules = EventRules(frozenset({"click"}))
+    >>> decode_event(b'{"user_id": 4, "item_id": "i", "type": "click", "ts": 1.5}', rules)
+    Event(user_id='4', item_id='i', type='click', ts=1.5, event_id=None)
+    >>> decode_event(b'{"user_id": 4}', rules)
+    Rejection(reason='missing item_id')
+    """
+    try:
+        return _decode(raw, rules, time.time() if now is None else now)
+    except _Invalid as exc:
+        return Rejection(str(exc))
+
+
+def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
+    if raw is None:
+        raise _Invalid("empty message")
+    if len(raw) > rules.max_event_bytes:
+        raise _Invalid(f"event of {len(raw)} bytes exceeds the {rules.max_event_bytes}-byte limit")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _Invalid(f"not JSON: {exc}") from None
+    if not isinstance(body, Mapping):
+        raise _Invalid(f"event is a JSON {type(body).__name__}, not an object")
+    event_type = body.get("type")
+    if event_type not in rules.event_types:
+        raise _Invalid(f"unknown event type {event_type!r}")
+    return Event(
+        user_id=_identifier(body, "user_id"),
+        item_id=_identifier(body, "item_id"),
+        type=event_type,
+        ts=_timestamp(body.get("ts"), now, rules.max_future_skew_s),
+        event_id=_optional_identifier(body, "event_id"),
+    )
+
+
+def _identifier(body: Mapping[str, Any], name: str) -> str:
+    if name not in body or body[name] is None:
+        raise _Invalid(f"missing {name}")
+    value = _optional_identifier(body, name)
+    if not value:
+        raise _Invalid(f"empty {name}")
+    return value
+
+
+def _optional_identifier(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Invalid(f"{name} must be a string or an integer, not {type(value).__name__}")
+    text = str(value).strip() if isinstance(value, str) else str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise _Invalid(f"{name} longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def _timestamp(value: Any, now: float, max_future_skew_s: float) -> float:
+    if value is None:
+        raise _Invalid("missing ts")
+    if isinstance(value, bool):
+        raise _Invalid("ts must be epoch seconds or ISO-8601, not a boolean")
+    if isinstance(value, int | float):
+        ts = float(value)
+    elif isinstance(value, str):
+        ts = _parse_iso(value)
+    else:
+        raise _Invalid(f"ts must be epoch seconds or ISO-8601, not {type(value).__name__}")
+    if not math.isfinite(ts) or ts < 0:
+        raise _Invalid(f"ts {value!r} is not a finite time after 1970")
+    if ts > now + max_future_skew_s:
+        raise _Invalid(f"ts {value!r} is more than {max_future_skew_s:g}s in the future")
+    return ts
+
+
+def _parse_iso(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _Invalid(f"ts {text[:64]!r} is neither epoch seconds nor ISO-8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError, ValueError):
+        raise _Invalid(f"ts {text[:64]!r} is out of range") from None

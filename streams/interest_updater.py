@@ -1,0 +1,218 @@
+"""Applies a batch of interaction messages to user state and scores them.
+
+The commit order per batch (see docs/architecture.md):
+
+1. decode; rejected messages become dead letters;
+2. load the batch's users (one pipelined round trip), skip replays by offset;
+3. fold each user's events through the short-term learner and the online
+   item factors; score top-K for every touched user in one matrix product;
+4. write each user's state, recommendations and last offset atomically
+   (compare-and-set, retried on conflict);
+5. save the changed item vectors;
+6. return the recommendations and dead letters for the caller to produce,
+   and only then does the caller ack the messages.
+
+A crash after 4 and before 6 loses no recommendation: the replayed last event
+of a user re-emits the stored one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from models import ItemTable, OnlineItemFactors, ShortTermInterest, UserVector, top_k
+from models.online_item_factors import sample_negative
+from models.short_term import unit
+from state import StoredUser, UserStateStore, UserWrite
+from streams.dead_letter import DeadLetter
+from streams.events import Event, EventRules, Rejection, decode_event
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ONLINE_MODEL_VERSION = "online"
+MAX_WRITE_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message as consumed: value bytes and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """Messages to produce before the batch may be acked."""
+
+    recommendations: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    applied: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    event: Event
+    partition: int
+    offset: int
+
+
+class InterestUpdater:
+    """Owns a worker's item table and learners; state itself lives in Redis."""
+
+    def __init__(self, settings: Settings, store: UserStateStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = EventRules(
+            frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
+        )
+        self.items = ItemTable(settings.vector_size, settings.seed)
+        self.short_term = ShortTermInterest(settings.short_term_half_life_s)
+        self.factors = OnlineItemFactors(self.items, settings.learning_rate, settings.l2)
+        self.model_version = ONLINE_MODEL_VERSION
+        self._items_loaded_at = 0.0
+
+    async def refresh_items(self, force: bool = False) -> None:
+        """Reload item vectors that other workers learned, every so often."""
+        now = time.monotonic()
+        if not force and now - self._items_loaded_at < self.settings.item_refresh_s:
+            return
+        self.model_version = await self.store.model_version(ONLINE_MODEL_VERSION)
+        self.items.load(await self.store.load_items(self.model_version))
+        self._items_loaded_at = now
+
+    async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
+        out = Outgoing()
+        by_user: dict[str, list[_Located]] = defaultdict(list)
+        now = time.time()
+        for message in batch:
+            decoded = decode_event(message.value, self.rules, now)
+            if isinstance(decoded, Rejection):
+                out.dead_letters.append((message.key, self._dead_letter(message, decoded.reason)))
+            else:
+                by_user[decoded.user_id].append(_Located(decoded, message.partition, message.offset))
+        await self.refresh_items()
+        pending = dict(by_user)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if not pending:
+                break
+            pending = await self._apply_users(pending, out)
+        if pending:
+            raise RuntimeError(f"{len(pending)} users kept conflicting; another writer is active")
+        return out
+
+    async def _apply_users(
+        self, by_user: dict[str, list[_Located]], out: Outgoing
+    ) -> dict[str, list[_Located]]:
+        stored = await self.store.load_users(by_user)
+        folded: list[tuple[StoredUser, list[_Located], UserVector, list[str]]] = []
+        changed_items: set[str] = set()
+        for user_id, located in by_user.items():
+            user = stored[user_id]
+            fresh = [x for x in located if not user.already_applied(x.partition, x.offset)]
+            out.skipped += len(located) - len(fresh)
+            if not fresh:
+                self._reemit_if_last(user, located, out)
+                continue
+            vector, recent = self._fold(user, fresh, changed_items)
+            folded.append((user, fresh, vector, recent))
+        writes = self._score(folded)
+        results = await self.store.write_users(writes)
+        retry: dict[str, list[_Located]] = {}
+        for write, ok, (user, fresh, _, _) in zip(writes, results, folded, strict=True):
+            if ok:
+                out.applied += len(fresh)
+                out.recommendations.append((user.user_id.encode(), write.recommendations))
+            else:
+                retry[user.user_id] = by_user[user.user_id]
+        await self.store.save_items(
+            self.model_version, {i: self.items.vector(i) for i in changed_items}
+        )
+        return retry
+
+    def _fold(
+        self, user: StoredUser, fresh: list[_Located], changed_items: set[str]
+    ) -> tuple[UserVector, list[str]]:
+        dim = self.settings.vector_size
+        state = UserVector(
+            user.short_term if user.short_term is not None else np.zeros(dim, np.float32),
+            user.last_event_ts,
+        )
+        recent = list(user.recent_items)
+        for x in fresh:
+            weight = self.settings.event_weights[x.event.type]
+            context = self.short_term.decayed(state, x.event.ts)
+            negative = sample_negative(self.items, x.offset)
+            changed_items.update(self.factors.learn(context, x.event.item_id, weight, negative))
+            state = self.short_term.update(state, self.items.vector(x.event.item_id), weight, x.event.ts)
+            if x.event.item_id in recent:
+                recent.remove(x.event.item_id)
+            recent.insert(0, x.event.item_id)
+            del recent[self.settings.recent_items :]
+        return state, recent
+
+    def _score(
+        self, folded: list[tuple[StoredUser, list[_Located], UserVector, list[str]]]
+    ) -> list[UserWrite]:
+        if not folded:
+            return []
+        users = np.stack([unit(vector.vector) for _, _, vector, _ in folded])
+        exclude = [
+            [row for row in map(self.items.get_index, recent) if row is not None]
+            for _, _, _, recent in folded
+        ]
+        best, scores = top_k(users, self.items.matrix, self.settings.top_k, exclude)
+        emitted = time.time()
+        writes = []
+        for row, (user, fresh, vector, recent) in enumerate(folded):
+            last = fresh[-1]
+            items = [
+                {"item_id": self.items.ids[i], "score": round(float(s), 6)}
+                for i, s in zip(best[row], scores[row], strict=True)
+                if i >= 0
+            ]
+            message = orjson.dumps({
+                "user_id": user.user_id,
+                "items": items,
+                "model_version": self.model_version,
+                "event_id": last.event.event_id,
+                "event_ts": last.event.ts,
+                "emitted_ts": emitted,
+            })
+            writes.append(UserWrite(
+                before=user,
+                short_term=vector.vector,
+                last_event_ts=vector.ts if vector.ts is not None else last.event.ts,
+                events_applied=user.events_applied + len(fresh),
+                recent_items=recent,
+                partition=last.partition,
+                offset=last.offset,
+                model_version=self.model_version,
+                recommendations=message,
+            ))
+        return writes
+
+    @staticmethod
+    def _reemit_if_last(user: StoredUser, located: list[_Located], out: Outgoing) -> None:
+        """A replayed last event may not have had its recommendation produced."""
+        last = located[-1]
+        if user.recommendations and user.last_offset == str(last.offset):
+            out.recommendations.append((user.user_id.encode(), user.recommendations))
+
+    def _dead_letter(self, message: Incoming, reason: str) -> bytes:
+        log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, reason)
+        return DeadLetter(reason, message.value, message.topic, message.partition,
+                          message.offset).to_json()

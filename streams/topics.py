@@ -1,0 +1,32 @@
+"""Creates the service's topics before anything produces to them."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+
+def service_topics(settings: Settings) -> list[str]:
+    return [
+        settings.topic_interactions, settings.topic_dlq, settings.topic_items,
+        settings.topic_recommendations, settings.topic_model_updates,
+    ]
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+    """Create missing topics with the configured partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in (names or service_topics(settings)) if n not in existing]
+        for name in wanted:
+            config = {"cleanup.policy": "compact"} if name == settings.topic_items else {}
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(name, settings.topic_partitions, 1, topic_configs=config)])
+    finally:
+        await admin.close()
