@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -68,15 +69,39 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         store = UserStateStore.from_url(settings.redis_url, KeyLayout(settings.redis_prefix),
                                         settings.vector_size, settings.user_ttl_s)
         runner = BatchRunner(InterestUpdater(settings, store), redis_retry(settings))
+        totals = WorkerTotals(settings.stats_log_interval_s)
         try:
             async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
                 batch = [_incoming(e) for e in events]
                 out = await runner.run(batch)
                 await _produce(app, settings, out)
+                totals.add(out)
         finally:
+            totals.log()
             await store.aclose()
 
     return app
+
+
+class WorkerTotals:
+    """Running counts, logged every so often so operators see replays and rejects."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.applied = self.skipped = self.dead_lettered = 0
+        self._logged_at = time.monotonic()
+
+    def add(self, out: Outgoing) -> None:
+        self.applied += out.applied
+        self.skipped += out.skipped
+        self.dead_lettered += len(out.dead_letters)
+        if time.monotonic() - self._logged_at >= self.interval_s:
+            self.log()
+
+    def log(self) -> None:
+        self._logged_at = time.monotonic()
+        log.info("totals: applied=%d skipped_replays=%d dead_lettered=%d",
+                 self.applied, self.skipped, self.dead_lettered)
 
 
 class BatchRunner:

@@ -73,7 +73,7 @@ def decode_event(raw: bytes | None, rules: EventRules, now: float | None = None)
 
 
 def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
-    if raw is None:
+    if not raw:
         raise _Invalid("empty message")
     if len(raw) > rules.max_event_bytes:
         raise _Invalid(f"event of {len(raw)} bytes exceeds the {rules.max_event_bytes}-byte limit")

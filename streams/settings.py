@@ -99,6 +99,7 @@ class Settings:
         30.0, "Consumer session timeout; a dead worker's partitions move after this."
     )
     redis_retry_max_s: float = _setting(5.0, "Cap of the backoff while Redis is unreachable.")
+    stats_log_interval_s: float = _setting(10.0, "Seconds between a worker's totals log lines.")
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")
     log_level: str = _setting("info", "Log level of workers.")
 

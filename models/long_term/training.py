@@ -1,0 +1,268 @@
+"""Next-item training and full-ranking evaluation of the long-term GRU.
+
+Every position of every sequence is a training example (predict item t+1 from
+items ..t). Full-softmax cross-entropy is exact; sampled softmax scores the
+target against shared uniform negatives for catalogs too large for it.
+Seeded: on the CPU two runs with the same seed give identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from models.long_term.gru import PAD, GRURecommender, pad_sequences
+from models.ranking_metrics import (
+    hit_rate_from_ranks,
+    mrr_from_ranks,
+    ndcg_from_ranks,
+    ranks_of_targets,
+)
+
+LossKind = Literal["full", "sampled"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; ``device=None`` picks cuda when available, else cpu."""
+
+    epochs: int = 5
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: LossKind = "full"
+    n_negatives: int = 256
+    seed: int = 0
+    device: str | None = None
+    amp: bool = True
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("full", "sampled"):
+            raise ValueError(f"loss must be 'full' or 'sampled', not {self.loss!r}")
+        if min(self.epochs, self.batch_size, self.n_negatives, self.log_every) < 1:
+            raise ValueError(f"epochs, batch_size, n_negatives, log_every must be >= 1: {self}")
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One progress report: running mean loss since the previous report."""
+
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    loss: float
+    positions: int
+
+
+ProgressCallback = Callable[[TrainProgress], None]
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a call to :func:`train` did, for logs and the model registry."""
+
+    positions_trained: int
+    positions_per_s: float
+    final_loss: float
+    epochs: int
+    device: str
+    seconds: float
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """``requested``, or cuda when available, else cpu."""
+    if requested is not None:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_training_examples(
+    sequences: Sequence[Sequence[int]], max_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded inputs ``seq[:-1]`` and targets ``seq[1:]``, last ``max_len`` steps.
+
+    Sequences shorter than 2 have no next item and are dropped.
+
+    >>> inputs, targets = make_training_examples([[1, 2, 3, 4], [5, 6], [7]], max_len=2)
+    >>> inputs.tolist(), targets.tolist()
+    ([[2, 3], [5, 0]], [[3, 4], [6, 0]])
+    """
+    usable = [list(s) for s in sequences if len(s) >= 2]
+    inputs, _ = pad_sequences([s[:-1] for s in usable], max_len)
+    targets, _ = pad_sequences([s[1:] for s in usable], max_len)
+    return inputs.numpy(), targets.numpy()
+
+
+def batch_loss(
+    model: GRURecommender, inputs: Tensor, targets: Tensor, negatives: Tensor | None = None
+) -> Tensor:
+    """Mean next-item cross-entropy over the non-padded positions of a batch.
+
+    With ``negatives`` (ids, shared by the batch) it is a sampled softmax of
+    the target against them; without, a softmax over the whole catalog.
+    """
+    mask = inputs != PAD
+    hidden = model(inputs, mask.sum(dim=1))[mask].float()
+    wanted = targets[mask]
+    items = model.item_vectors().float()
+    if negatives is None:
+        # Real items only (rows 1..n), so padding is never a class.
+        return F.cross_entropy(hidden @ items[1:].T, wanted - 1)
+    positive = (hidden * items[wanted]).sum(dim=1, keepdim=True)
+    sampled = hidden @ items[negatives].T
+    # A negative that is the target itself would push the target down.
+    sampled = sampled.masked_fill(negatives[None, :] == wanted[:, None], float("-inf"))
+    logits = torch.cat([positive, sampled], dim=1)
+    return F.cross_entropy(logits, torch.zeros_like(wanted))
+
+
+def _check_ids(inputs: np.ndarray, targets: np.ndarray, n_items: int) -> None:
+    if inputs.size and (min(inputs.min(), targets.min()) < 0 or targets.max() > n_items):
+        raise ValueError(f"item ids must be in 1..{n_items} (0 is padding)")
+    if bool(((targets == PAD) != (inputs == PAD)).any()):
+        raise ValueError("item id 0 is padding and must not appear inside a sequence")
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[object]:
+    """bf16 autocast on cuda (no loss scaler needed); plain fp32 elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    return list(torch.randperm(n, generator=generator).split(batch_size))
+
+
+def train(
+    model: GRURecommender,
+    sequences: Sequence[Sequence[int]],
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+) -> TrainReport:
+    """Train ``model`` in place for next-item prediction; an existing model continues.
+
+    The model is left on the training device, in eval mode.
+    """
+    inputs_np, targets_np = make_training_examples(sequences, model.config.max_len)
+    _check_ids(inputs_np, targets_np, model.config.n_items)
+    device = resolve_device(config.device)
+    model.to(device).train()
+    inputs, targets = torch.from_numpy(inputs_np), torch.from_numpy(targets_np)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    started, positions, final_loss = time.perf_counter(), 0, float("nan")
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(config.seed)  # dropout masks
+        for epoch in range(config.epochs):
+            final_loss, seen = _train_epoch(
+                model, inputs, targets, optimizer, generator, config, device, epoch, progress
+            )
+            positions += seen
+    model.eval()
+    seconds = time.perf_counter() - started
+    return TrainReport(
+        positions, positions / max(seconds, 1e-9), final_loss, config.epochs, str(device), seconds
+    )
+
+
+def _train_epoch(
+    model: GRURecommender,
+    inputs: Tensor,
+    targets: Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config: TrainConfig,
+    device: torch.device,
+    epoch: int,
+    progress: ProgressCallback | None,
+) -> tuple[float, int]:
+    """One pass in a seeded random order; returns (mean loss per position, positions)."""
+    batches = _batches(inputs.shape[0], config.batch_size, generator)
+    total_loss, total_pos, report_loss, report_pos = 0.0, 0, 0.0, 0
+    for step, rows in enumerate(batches, start=1):
+        width = max(int((inputs[rows] != PAD).sum(dim=1).max()), 1)  # trim all-pad columns
+        x, y = inputs[rows, :width].to(device), targets[rows, :width].to(device)
+        negatives = _sample_negatives(model.config.n_items, config, generator, device)
+        with _autocast(device, config.amp):
+            loss = batch_loss(model, x, y, negatives)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n_pos, value = int((x != PAD).sum()), float(loss.detach())
+        total_loss, total_pos = total_loss + value * n_pos, total_pos + n_pos
+        report_loss, report_pos = report_loss + value * n_pos, report_pos + n_pos
+        if progress is not None and (step % config.log_every == 0 or step == len(batches)):
+            progress(TrainProgress(epoch, step, len(batches), report_loss / report_pos, total_pos))
+            report_loss, report_pos = 0.0, 0
+    return total_loss / max(total_pos, 1), total_pos
+
+
+def _sample_negatives(
+    n_items: int, config: TrainConfig, generator: torch.Generator, device: torch.device
+) -> Tensor | None:
+    if config.loss == "full":
+        return None
+    return torch.randint(1, n_items + 1, (config.n_negatives,), generator=generator).to(device)
+
+
+@torch.no_grad()
+def evaluate_next_item(
+    model: GRURecommender,
+    histories: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    k: int = 10,
+    exclude_seen: bool = False,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Mean HR@k, NDCG@k and MRR@k of ``targets`` under a full ranking of all items.
+
+    ``exclude_seen`` drops each user's history items from the ranking (never
+    the target). The model's train/eval mode is restored afterwards.
+    """
+    if len(histories) != len(targets):
+        raise ValueError("histories and targets must have the same length")
+    was_training = model.training
+    model.eval()
+    device = model.item_vectors().device
+    ranks: list[np.ndarray] = []
+    for start in range(0, len(histories), batch_size):
+        chunk = histories[start : start + batch_size]
+        seqs, lengths = pad_sequences(chunk, model.config.max_len)
+        scores = model.scores(model.user_vectors(seqs.to(device), lengths)).float().cpu().numpy()
+        wanted = np.asarray(targets[start : start + batch_size], dtype=np.int64)
+        ranks.append(ranks_of_targets(scores, wanted, chunk if exclude_seen else None))
+    model.train(was_training)
+    all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+    metrics = {"hr": hit_rate_from_ranks, "ndcg": ndcg_from_ranks, "mrr": mrr_from_ranks}
+    return {name: float(fn(all_ranks, k).mean()) if all_ranks.size else 0.0
+            for name, fn in metrics.items()}
+
+
+def grow_items(model: GRURecommender, new_n_items: int, seed: int = 0) -> GRURecommender:
+    """A copy of ``model`` whose catalog has ``new_n_items``; old rows kept as they are.
+
+    New items start small (near-neutral scores) until training places them.
+    The input model is not changed.
+    """
+    old_n = model.config.n_items
+    if new_n_items < old_n:
+        raise ValueError(f"cannot shrink the catalog from {old_n} to {new_n_items} items")
+    grown = GRURecommender(replace(model.config, n_items=new_n_items))
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    old_rows = state.pop("item_embedding.weight")
+    generator = torch.Generator().manual_seed(seed)
+    new_rows = 0.01 * torch.randn(new_n_items - old_n, old_rows.shape[1], generator=generator)
+    state["item_embedding.weight"] = torch.cat([old_rows, new_rows.to(old_rows.dtype)])
+    grown.load_state_dict(state)
+    return grown.to(model.item_vectors().device).train(model.training)

@@ -1,0 +1,73 @@
+"""Redis key layout (state/keys.py)."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from state.keys import Field, KeyLayout
+
+FAST = settings(max_examples=200, deadline=None)
+user_ids = st.text(min_size=1, max_size=40).filter(lambda s: "{" not in s and "}" not in s)
+prefixes = st.text(max_size=12).filter(lambda s: "{" not in s and "}" not in s)
+
+
+def cluster_hash_tag(key: str) -> str:
+    """What Redis Cluster hashes: the text between the first '{' and the next '}'."""
+    start = key.find("{")
+    if start < 0:
+        return key
+    end = key.find("}", start + 1)
+    if end < 0 or end == start + 1:
+        return key
+    return key[start + 1 : end]
+
+
+def test_user_key_format() -> None:
+    assert KeyLayout("ie:").user("u42") == "ie:user:{u42}"
+
+
+def test_default_prefix() -> None:
+    assert KeyLayout().prefix == "ie:"
+    assert KeyLayout().user("u") == "ie:user:{u}"
+
+
+@FAST
+@given(prefix=prefixes, user_id=user_ids)
+def test_user_key_hash_tag_is_the_user_id(prefix: str, user_id: str) -> None:
+    key = KeyLayout(prefix).user(user_id)
+    assert key.endswith("{" + user_id + "}")
+    assert cluster_hash_tag(key) == user_id
+
+
+@FAST
+@given(prefix=prefixes, user_id=user_ids, version=st.text(max_size=12))
+def test_every_key_starts_with_the_prefix(prefix: str, user_id: str, version: str) -> None:
+    keys = KeyLayout(prefix)
+    for key in (keys.user(user_id), keys.items(version), keys.model_version(), keys.user_pattern()):
+        assert key.startswith(prefix)
+
+
+def test_other_keys() -> None:
+    keys = KeyLayout("p:")
+    assert keys.items("v3") == "p:items:v3"
+    assert keys.model_version() == "p:model:version"
+    assert keys.user_pattern() == "p:user:*"
+
+
+@pytest.mark.parametrize("user_id", ["u1", "a b", "ü", "x" * 256])
+def test_user_pattern_matches_user_keys(user_id: str) -> None:
+    keys = KeyLayout("ie:")
+    assert fnmatch.fnmatchcase(keys.user(user_id), keys.user_pattern())
+
+
+def test_different_prefixes_do_not_collide() -> None:
+    assert KeyLayout("a:").user("u") != KeyLayout("b:").user("u")
+
+
+def test_field_names_are_distinct() -> None:
+    names = [v for k, v in vars(Field).items() if k.isupper()]
+    assert len(names) == len(set(names)) == 9
