@@ -61,7 +61,8 @@ class ItemTable:
         return row
 
     def vector(self, item_id: str) -> np.ndarray:
-        return self._rows[self.index_of(item_id)]
+        row = self.index_of(item_id)  # may grow (replace) the row array
+        return self._rows[row]
 
     def set_vector(self, item_id: str, vector: np.ndarray) -> None:
         row = self._index.get(item_id)
@@ -80,7 +81,7 @@ class ItemTable:
     def _append(self, item_id: str, vector: np.ndarray) -> int:
         row = len(self.ids)
         if row == self._rows.shape[0]:
-            grown = np.zeros((row * 2, self.dim), dtype=np.float32)
+            grown = np.zeros((max(1, row * 2), self.dim), dtype=np.float32)
             grown[:row] = self._rows
             self._rows = grown
         self._rows[row] = vector

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 
 FloatArray = np.ndarray
+# The rank of a target missing from a (possibly short) list: a miss for every k.
+_ABSENT = int(np.iinfo(np.int64).max)
 
 
 def _rank_in_list(ranked: Sequence[int], target: int) -> int:
-    """Position of ``target`` in ``ranked``; ``len(ranked)`` when it is absent."""
+    """Position of ``target`` in ``ranked``; past any ``k`` when it is absent."""
     for position, item in enumerate(ranked):
         if item == target:
             return position
-    return len(ranked)
+    return _ABSENT
 
 
 def hit_rate_at_k(ranked: Sequence[int], target: int, k: int) -> float:
@@ -106,7 +108,8 @@ def ranks_of_targets(
     higher = (scores > target_scores[:, None]).sum(axis=1)
     lower_index = np.arange(scores.shape[1])[None, :] < targets[:, None]
     tied_before = ((scores == target_scores[:, None]) & lower_index).sum(axis=1)
-    return (higher + tied_before).astype(np.int64)
+    ranks: np.ndarray = (higher + tied_before).astype(np.int64)
+    return ranks
 
 
 def catalog_coverage(rec_lists: Sequence[Sequence[int]], n_items: int) -> float:

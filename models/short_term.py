@@ -40,7 +40,7 @@ class ShortTermInterest:
     """
 
     def __init__(self, half_life_s: float) -> None:
-        if half_life_s <= 0:
+        if not half_life_s > 0 or not math.isfinite(half_life_s):
             raise ValueError("half_life_s must be positive")
         self.half_life_s = half_life_s
         # river's running mean tracks the typical decay so callers can log it.

@@ -21,6 +21,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from state import KeyLayout, UserStateStore
 from streams.dead_letter import DeadLetter
+from streams.fetch_tuning import bound_fetch_wait
 from streams.interest_updater import Incoming, InterestUpdater, Outgoing
 from streams.settings import Settings
 
@@ -42,6 +43,7 @@ def redis_retry(settings: Settings) -> Retry:
 
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     """The worker app for ``settings``; nothing connects until it starts."""
+    bound_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",

@@ -84,7 +84,7 @@ def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
     if not isinstance(body, Mapping):
         raise _Invalid(f"event is a JSON {type(body).__name__}, not an object")
     event_type = body.get("type")
-    if event_type not in rules.event_types:
+    if not isinstance(event_type, str) or event_type not in rules.event_types:
         raise _Invalid(f"unknown event type {event_type!r}")
     return Event(
         user_id=_identifier(body, "user_id"),
@@ -110,7 +110,7 @@ def _optional_identifier(body: Mapping[str, Any], name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _Invalid(f"{name} must be a string or an integer, not {type(value).__name__}")
-    text = str(value).strip() if isinstance(value, str) else str(value)
+    text = value.strip() if isinstance(value, str) else str(value)
     if len(text) > MAX_ID_LENGTH:
         raise _Invalid(f"{name} longer than {MAX_ID_LENGTH} characters")
     return text

@@ -5,7 +5,8 @@ The commit order per batch (see docs/architecture.md):
 1. decode; rejected messages become dead letters;
 2. load the batch's users (one pipelined round trip), skip replays by offset;
 3. fold each user's events through the short-term learner and the online
-   item factors; score top-K for every touched user in one matrix product;
+   item factors; score top-K after every applied event, all in one matrix
+   product;
 4. write each user's state, recommendations and last offset atomically
    (compare-and-set, retried on conflict);
 5. save the changed item vectors;
@@ -69,6 +70,23 @@ class _Located:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """The user's state right after one event: what its recommendation scores."""
+
+    located: _Located
+    vector: np.ndarray
+    recent: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    user: StoredUser
+    steps: list[_Step]
+    state: UserVector
+    recent: list[str]
+
+
 class InterestUpdater:
     """Owns a worker's item table and learners; state itself lives in Redis."""
 
@@ -117,92 +135,102 @@ class InterestUpdater:
         self, by_user: dict[str, list[_Located]], out: Outgoing
     ) -> dict[str, list[_Located]]:
         stored = await self.store.load_users(by_user)
-        folded: list[tuple[StoredUser, list[_Located], UserVector, list[str]]] = []
+        folded: list[_Folded] = []
         changed_items: set[str] = set()
         for user_id, located in by_user.items():
             user = stored[user_id]
             fresh = [x for x in located if not user.already_applied(x.partition, x.offset)]
             out.skipped += len(located) - len(fresh)
-            if not fresh:
+            if fresh:
+                folded.append(self._fold(user, fresh, changed_items))
+            else:
                 self._reemit_if_last(user, located, out)
-                continue
-            vector, recent = self._fold(user, fresh, changed_items)
-            folded.append((user, fresh, vector, recent))
-        writes = self._score(folded)
+        messages = self._recommend(folded)
+        writes = [self._write(f, m[-1]) for f, m in zip(folded, messages, strict=True)]
         results = await self.store.write_users(writes)
         retry: dict[str, list[_Located]] = {}
-        for write, ok, (user, fresh, _, _) in zip(writes, results, folded, strict=True):
+        for ok, fold, user_messages in zip(results, folded, messages, strict=True):
+            user_id = fold.user.user_id
             if ok:
-                out.applied += len(fresh)
-                out.recommendations.append((user.user_id.encode(), write.recommendations))
+                out.applied += len(fold.steps)
+                out.recommendations += [(user_id.encode(), m) for m in user_messages]
             else:
-                retry[user.user_id] = by_user[user.user_id]
+                retry[user_id] = by_user[user_id]
         await self.store.save_items(
             self.model_version, {i: self.items.vector(i) for i in changed_items}
         )
         return retry
 
-    def _fold(
-        self, user: StoredUser, fresh: list[_Located], changed_items: set[str]
-    ) -> tuple[UserVector, list[str]]:
+    def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
+        """Apply the user's new events in order, keeping each intermediate state."""
         dim = self.settings.vector_size
         state = UserVector(
             user.short_term if user.short_term is not None else np.zeros(dim, np.float32),
             user.last_event_ts,
         )
         recent = list(user.recent_items)
+        steps: list[_Step] = []
         for x in fresh:
             weight = self.settings.event_weights[x.event.type]
             context = self.short_term.decayed(state, x.event.ts)
             negative = sample_negative(self.items, x.offset)
             changed_items.update(self.factors.learn(context, x.event.item_id, weight, negative))
-            state = self.short_term.update(state, self.items.vector(x.event.item_id), weight, x.event.ts)
+            item = self.items.vector(x.event.item_id)
+            state = self.short_term.update(state, item, weight, x.event.ts)
             if x.event.item_id in recent:
                 recent.remove(x.event.item_id)
             recent.insert(0, x.event.item_id)
             del recent[self.settings.recent_items :]
-        return state, recent
+            steps.append(_Step(x, unit(state.vector), tuple(recent)))
+        return _Folded(user, steps, state, recent)
 
-    def _score(
-        self, folded: list[tuple[StoredUser, list[_Located], UserVector, list[str]]]
-    ) -> list[UserWrite]:
-        if not folded:
+    def _recommend(self, folded: list[_Folded]) -> list[list[bytes]]:
+        """One recommendation per applied event, all scored in one product."""
+        steps = [step for fold in folded for step in fold.steps]
+        if not steps:
             return []
-        users = np.stack([unit(vector.vector) for _, _, vector, _ in folded])
         exclude = [
-            [row for row in map(self.items.get_index, recent) if row is not None]
-            for _, _, _, recent in folded
+            [row for row in map(self.items.get_index, step.recent) if row is not None]
+            for step in steps
         ]
+        users = np.stack([step.vector for step in steps])
         best, scores = top_k(users, self.items.matrix, self.settings.top_k, exclude)
         emitted = time.time()
-        writes = []
-        for row, (user, fresh, vector, recent) in enumerate(folded):
-            last = fresh[-1]
-            items = [
-                {"item_id": self.items.ids[i], "score": round(float(s), 6)}
-                for i, s in zip(best[row], scores[row], strict=True)
-                if i >= 0
-            ]
-            message = orjson.dumps({
-                "user_id": user.user_id,
-                "items": items,
+        ids = self.items.ids
+        flat = [
+            orjson.dumps({
+                "user_id": step.located.event.user_id,
+                "items": [
+                    {"item_id": ids[i], "score": round(float(s), 6)}
+                    for i, s in zip(best[row].tolist(), scores[row].tolist(), strict=True)
+                    if i >= 0
+                ],
                 "model_version": self.model_version,
-                "event_id": last.event.event_id,
-                "event_ts": last.event.ts,
+                "event_id": step.located.event.event_id,
+                "event_ts": step.located.event.ts,
                 "emitted_ts": emitted,
             })
-            writes.append(UserWrite(
-                before=user,
-                short_term=vector.vector,
-                last_event_ts=vector.ts if vector.ts is not None else last.event.ts,
-                events_applied=user.events_applied + len(fresh),
-                recent_items=recent,
-                partition=last.partition,
-                offset=last.offset,
-                model_version=self.model_version,
-                recommendations=message,
-            ))
-        return writes
+            for row, step in enumerate(steps)
+        ]
+        out, start = [], 0
+        for fold in folded:
+            out.append(flat[start : start + len(fold.steps)])
+            start += len(fold.steps)
+        return out
+
+    def _write(self, fold: _Folded, recommendation: bytes) -> UserWrite:
+        last = fold.steps[-1].located
+        return UserWrite(
+            before=fold.user,
+            short_term=fold.state.vector,
+            last_event_ts=fold.state.ts if fold.state.ts is not None else last.event.ts,
+            events_applied=fold.user.events_applied + len(fold.steps),
+            recent_items=fold.recent,
+            partition=last.partition,
+            offset=last.offset,
+            model_version=self.model_version,
+            recommendations=recommendation,
+        )
 
     @staticmethod
     def _reemit_if_last(user: StoredUser, located: list[_Located], out: Outgoing) -> None:

@@ -8,6 +8,7 @@ the two equal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,7 +59,13 @@ def parse_weights(text: str) -> Mapping[str, float]:
 
 
 def format_weights(weights: Mapping[str, float]) -> str:
-    return ",".join(f"{name}:{weight:g}" for name, weight in weights.items())
+    return ",".join(f"{name}:{_exact(weight)}" for name, weight in weights.items())
+
+
+def _exact(number: float) -> str:
+    """Short when that is exact (``1``), else every digit (``0.1234567``)."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,9 @@ class Settings:
     max_future_skew_s: float = _setting(300.0, "Events dated further ahead go to the DLQ.")
     batch_size: int = _setting(500, "Most events a worker applies in one batch.")
     batch_within_s: float = _setting(0.005, "Longest wait to fill a batch, in seconds.")
+    fetch_max_wait_ms: int = _setting(
+        20, "Longest a Kafka fetch waits at the broker; bounds latency on Tansu."
+    )
     item_refresh_s: float = _setting(10.0, "Seconds between reloads of item vectors.")
     broker_rebalance_timeout_s: float = _setting(
         60.0, "Faust rebalance timeout; 3 is fine for tests and the embedded demo."
@@ -108,6 +118,10 @@ class Settings:
             "topic_partitions", "vector_size", "short_term_half_life_s", "top_k",
             "recent_items", "user_ttl_s", "max_event_bytes", "batch_size",
         )
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be a finite number")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
@@ -148,9 +162,12 @@ def env_name(field_name: str) -> str:
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
-    try:
-        if isinstance(default, Mapping):
+    if isinstance(default, Mapping):
+        try:
             return parse_weights(raw)
+        except SettingsError as exc:
+            raise SettingsError(f"{env_name(name)}: {exc}") from None
+    try:
         if isinstance(default, bool):
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         if isinstance(default, int):

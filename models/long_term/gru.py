@@ -105,7 +105,7 @@ class GRURecommender(nn.Module):
         out = self(seqs, lengths)
         lengths = lengths.to(out.device)
         last = (lengths - 1).clamp(min=0)
-        picked = out[torch.arange(out.shape[0], device=out.device), last]
+        picked: Tensor = out[torch.arange(out.shape[0], device=out.device), last]
         return picked * (lengths > 0)[:, None].to(picked.dtype)
 
     def item_vectors(self) -> Tensor:
