@@ -50,7 +50,7 @@ def demo_settings(base: Settings, services: EmbeddedServices) -> Settings:
     return base.replace(
         kafka_bootstrap=services.kafka_bootstrap, redis_url=services.redis_url,
         broker_rebalance_timeout_s=3.0, broker_session_timeout_s=6.0,
-        topic_partitions=4, short_term_half_life_s=min(base.short_term_half_life_s, 20.0),
+        topic_partitions=4, short_term_half_life_s=min(base.short_term_half_life_s, 5.0),
     )
 
 

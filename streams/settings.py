@@ -86,7 +86,7 @@ class Settings:
     short_term_half_life_s: float = _setting(
         1800.0, "Half-life of short-term interest, in seconds of event time."
     )
-    learning_rate: float = _setting(0.05, "SGD step of the online item-vector learner.")
+    learning_rate: float = _setting(0.5, "SGD step of the online item-vector learner.")
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.")
     recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.")
