@@ -23,6 +23,7 @@ class UserState:
     recommendations: list[dict[str, Any]]
     recent_items: list[str]
     short_term: np.ndarray
+    last_topic: str | None
     last_partition: int | None
     last_offset: int | None
 
@@ -37,6 +38,7 @@ class UserState:
             "scores": [r["score"] for r in self.recommendations],
             "recent_items": self.recent_items,
             "short_term": [float(x) for x in self.short_term],
+            "last_topic": self.last_topic,
             "last_partition": self.last_partition,
             "last_offset": self.last_offset,
         }
@@ -75,6 +77,7 @@ class InterestReader:
             recommendations=list(recs.get("items", [])),
             recent_items=list(decode_json(fields.get(Field.RECENT_ITEMS), [])),
             short_term=decode_vector(st) if st else np.zeros(0, np.float32),
+            last_topic=_text(fields.get(Field.LAST_TOPIC)),
             last_partition=_int(fields.get(Field.LAST_PARTITION)),
             last_offset=_int(fields.get(Field.LAST_OFFSET)),
         )

@@ -18,6 +18,7 @@ class Field:
     RECENT_ITEMS = "recent_items"
     RECOMMENDATIONS = "recommendations"
     MODEL_VERSION = "model_version"
+    LAST_TOPIC = "last_topic"
     LAST_PARTITION = "last_partition"
     LAST_OFFSET = "last_offset"
     UPDATED_AT = "updated_at"

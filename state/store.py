@@ -17,10 +17,11 @@ import redis.asyncio as aioredis
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
 from state.keys import Field, KeyLayout
 
-_READ_FIELDS = (
+_READ_FIELDS = tuple(f.encode() for f in (
     Field.SHORT_TERM, Field.LAST_EVENT_TS, Field.EVENTS_APPLIED, Field.RECENT_ITEMS,
     Field.LAST_PARTITION, Field.LAST_OFFSET, Field.MODEL_VERSION, Field.RECOMMENDATIONS,
-)
+    Field.LAST_TOPIC,
+))
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 
 
@@ -33,15 +34,21 @@ class StoredUser:
     last_event_ts: float | None = None
     events_applied: int = 0
     recent_items: list[str] = field(default_factory=list)
+    last_topic: str = ""
     last_partition: str = ""
     last_offset: str = ""
     model_version: str | None = None
     recommendations: bytes | None = None
 
-    def already_applied(self, partition: int, offset: int) -> bool:
-        """True for an event at or before the last one applied (a replay)."""
-        return self.last_partition == str(partition) and bool(self.last_offset) and (
-            offset <= int(self.last_offset)
+    def already_applied(self, topic: str, partition: int, offset: int) -> bool:
+        """True for an event at or before the last one applied (a replay).
+
+        Offsets only order events of one topic partition; an event from
+        another one (a repartitioned or different topic) is always new.
+        """
+        return (
+            self.last_topic == topic and self.last_partition == str(partition)
+            and bool(self.last_offset) and offset <= int(self.last_offset)
         )
 
 
@@ -54,23 +61,22 @@ class UserWrite:
     last_event_ts: float
     events_applied: int
     recent_items: Sequence[str]
+    topic: str
     partition: int
     offset: int
     model_version: str
     recommendations: bytes
 
-    def script_args(self, ttl_s: int) -> list[bytes | str | int | float]:
+    def script_args(self, ttl_s: int) -> list[bytes]:
+        """All as bytes: redis-py packs bytes fastest, and this runs per user."""
         return [
-            self.before.last_partition, self.before.last_offset, ttl_s,
-            Field.SHORT_TERM, encode_vector(self.short_term),
-            Field.LAST_EVENT_TS, repr(self.last_event_ts),
-            Field.EVENTS_APPLIED, self.events_applied,
-            Field.RECENT_ITEMS, encode_json(list(self.recent_items)),
-            Field.LAST_PARTITION, self.partition,
-            Field.LAST_OFFSET, self.offset,
-            Field.MODEL_VERSION, self.model_version,
-            Field.RECOMMENDATIONS, self.recommendations,
-            Field.UPDATED_AT, repr(time.time()),
+            self.before.last_topic.encode(), self.before.last_partition.encode(),
+            self.before.last_offset.encode(), b"%d" % ttl_s,
+            # In the order of FIELDS in apply_user.lua.
+            self.topic.encode(), b"%d" % self.partition, b"%d" % self.offset,
+            encode_vector(self.short_term), repr(self.last_event_ts).encode(),
+            b"%d" % self.events_applied, encode_json(list(self.recent_items)),
+            self.model_version.encode(), self.recommendations, repr(time.time()).encode(),
         ]
 
 
@@ -95,7 +101,7 @@ class UserStateStore:
         ids = list(user_ids)
         async with self.client.pipeline(transaction=False) as pipe:
             for user_id in ids:
-                pipe.hmget(self.keys.user(user_id), _READ_FIELDS)
+                pipe.hgetall(self.keys.user(user_id))
             rows = await pipe.execute()
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
 
@@ -130,14 +136,15 @@ class UserStateStore:
             mapping = {item_id: encode_vector(v) for item_id, v in vectors.items()}
             await self.client.hset(self.keys.items(model_version), mapping=mapping)  # type: ignore[arg-type]
 
-    def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
-        st, ts, n, recent, part, off, version, recs = row
+    def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
+        st, ts, n, recent, part, off, version, recs, topic = (row.get(f) for f in _READ_FIELDS)
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
             last_event_ts=float(ts) if ts else None,
             events_applied=int(n) if n else 0,
             recent_items=list(decode_json(recent, [])),
+            last_topic=topic.decode() if topic else "",
             last_partition=part.decode() if part else "",
             last_offset=off.decode() if off else "",
             model_version=version.decode() if version else None,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import orjson
 
@@ -88,13 +89,13 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
-    return run_demo(settings, args.seconds, args.rate, args.users, args.watch)
+    return run_demo(settings, args.seconds, args.rate, args.users, args.watch, args.workdir)
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from streams.bench import run_bench
 
-    return run_bench(settings, args.events, args.users, args.latency_rate, args.out)
+    return run_bench(settings, args.events, args.users, args.latency_rate, args.out, args.workdir)
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive_float, default=300.0, help="events per second")
     p.add_argument("--users", type=_positive_int, default=100, help="synthetic users")
     p.add_argument("--watch", type=_positive_int, default=3, help="users whose recs are shown")
+    p.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("bench", help="measure worker throughput and latency vs bare faust")
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-rate", type=_positive_float, default=500.0,
                    help="paced rate of the latency phase, events/s")
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
+    p.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("settings", help="print the settings in force")

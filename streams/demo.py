@@ -57,7 +57,9 @@ def demo_settings(base: Settings, services: EmbeddedServices) -> Settings:
 class DemoStream:
     """Synthetic events stamped with wall time, plus a malformed one now and then."""
 
-    def __init__(self, users: int, seed: int, latency: LatencyTracker) -> None:
+    def __init__(self, users: int, seed: int, latency: LatencyTracker,
+                 malformed_every: int = MALFORMED_EVERY) -> None:
+        self.malformed_every = malformed_every
         self.source = DriftingUsers(DriftConfig(users=users, seed=seed, switch_every=60))
         self.latency = latency
         self.sent = 0
@@ -66,7 +68,7 @@ class DemoStream:
     def messages(self, until: float) -> Iterator[tuple[bytes, bytes]]:
         while time.monotonic() < until:
             self.sent += 1
-            if self.sent % MALFORMED_EVERY == 0:
+            if self.malformed_every and self.sent % self.malformed_every == 0:
                 self.malformed += 1
                 yield b"u0", b'{"user_id": "u0", "type": "teleport"}'
                 continue
@@ -162,8 +164,9 @@ def events_applied(settings: Settings) -> int:
         reader.close()
 
 
-def run_demo(base: Settings, seconds: float, rate: float, users: int, watch_n: int) -> int:
-    with embedded_services() as services:
+def run_demo(base: Settings, seconds: float, rate: float, users: int, watch_n: int,
+             workdir: Path | None = None) -> int:
+    with embedded_services(workdir) as services:
         settings = demo_settings(base, services)
         print(f"broker {settings.kafka_bootstrap}, redis {settings.redis_url}, "
               f"logs in {services.workdir}", flush=True)

@@ -144,6 +144,7 @@ def embedded_services(workdir: Path | None = None) -> Iterator[EmbeddedServices]
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="interests-")))
+        workdir.mkdir(parents=True, exist_ok=True)
         redis = start_redis(workdir)
         stack.callback(redis.stop)
         broker = start_tansu(workdir)

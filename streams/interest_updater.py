@@ -66,6 +66,7 @@ class Outgoing:
 @dataclass(frozen=True, slots=True)
 class _Located:
     event: Event
+    topic: str
     partition: int
     offset: int
 
@@ -120,7 +121,7 @@ class InterestUpdater:
             if isinstance(decoded, Rejection):
                 out.dead_letters.append((message.key, self._dead_letter(message, decoded.reason)))
             else:
-                by_user[decoded.user_id].append(_Located(decoded, message.partition, message.offset))
+                by_user[decoded.user_id].append(_Located(decoded, message.topic, message.partition, message.offset))
         await self.refresh_items()
         pending = dict(by_user)
         for _ in range(MAX_WRITE_ATTEMPTS):
@@ -139,7 +140,7 @@ class InterestUpdater:
         changed_items: set[str] = set()
         for user_id, located in by_user.items():
             user = stored[user_id]
-            fresh = [x for x in located if not user.already_applied(x.partition, x.offset)]
+            fresh = [x for x in located if not user.already_applied(x.topic, x.partition, x.offset)]
             out.skipped += len(located) - len(fresh)
             if fresh:
                 folded.append(self._fold(user, fresh, changed_items))
@@ -226,6 +227,7 @@ class InterestUpdater:
             last_event_ts=fold.state.ts if fold.state.ts is not None else last.event.ts,
             events_applied=fold.user.events_applied + len(fold.steps),
             recent_items=fold.recent,
+            topic=last.topic,
             partition=last.partition,
             offset=last.offset,
             model_version=self.model_version,
@@ -236,7 +238,8 @@ class InterestUpdater:
     def _reemit_if_last(user: StoredUser, located: list[_Located], out: Outgoing) -> None:
         """A replayed last event may not have had its recommendation produced."""
         last = located[-1]
-        if user.recommendations and user.last_offset == str(last.offset):
+        stamp = (user.last_topic, user.last_partition, user.last_offset)
+        if user.recommendations and stamp == (last.topic, str(last.partition), str(last.offset)):
             out.recommendations.append((user.user_id.encode(), user.recommendations))
 
     def _dead_letter(self, message: Incoming, reason: str) -> bytes:

@@ -97,7 +97,7 @@ class Settings:
     max_event_bytes: int = _setting(65536, "Events larger than this go to the DLQ.")
     max_future_skew_s: float = _setting(300.0, "Events dated further ahead go to the DLQ.")
     batch_size: int = _setting(500, "Most events a worker applies in one batch.")
-    batch_within_s: float = _setting(0.005, "Longest wait to fill a batch, in seconds.")
+    batch_within_s: float = _setting(0.02, "Longest wait to fill a batch, in seconds.")
     fetch_max_wait_ms: int = _setting(
         20, "Longest a Kafka fetch waits at the broker; bounds latency on Tansu."
     )
