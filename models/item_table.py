@@ -19,7 +19,8 @@ def initial_item_vector(item_id: str, dim: int, seed: int) -> np.ndarray:
     """
     digest = hashlib.blake2b(f"{seed}:{item_id}".encode(), digest_size=8).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "little"))
-    return (rng.standard_normal(dim) / np.sqrt(dim)).astype(np.float32)
+    vector: np.ndarray = (rng.standard_normal(dim) / np.sqrt(dim)).astype(np.float32)
+    return vector
 
 
 class ItemTable:
@@ -62,7 +63,8 @@ class ItemTable:
 
     def vector(self, item_id: str) -> np.ndarray:
         row = self.index_of(item_id)  # may grow (replace) the row array
-        return self._rows[row]
+        vector: np.ndarray = self._rows[row]
+        return vector
 
     def set_vector(self, item_id: str, vector: np.ndarray) -> None:
         row = self._index.get(item_id)

@@ -17,11 +17,20 @@ import redis.asyncio as aioredis
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
 from state.keys import Field, KeyLayout
 
-_READ_FIELDS = tuple(f.encode() for f in (
-    Field.SHORT_TERM, Field.LAST_EVENT_TS, Field.EVENTS_APPLIED, Field.RECENT_ITEMS,
-    Field.LAST_PARTITION, Field.LAST_OFFSET, Field.MODEL_VERSION, Field.RECOMMENDATIONS,
-    Field.LAST_TOPIC,
-))
+_READ_FIELDS = tuple(
+    f.encode()
+    for f in (
+        Field.SHORT_TERM,
+        Field.LAST_EVENT_TS,
+        Field.EVENTS_APPLIED,
+        Field.RECENT_ITEMS,
+        Field.LAST_PARTITION,
+        Field.LAST_OFFSET,
+        Field.MODEL_VERSION,
+        Field.RECOMMENDATIONS,
+        Field.LAST_TOPIC,
+    )
+)
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 
 
@@ -47,8 +56,10 @@ class StoredUser:
         another one (a repartitioned or different topic) is always new.
         """
         return (
-            self.last_topic == topic and self.last_partition == str(partition)
-            and bool(self.last_offset) and offset <= int(self.last_offset)
+            self.last_topic == topic
+            and self.last_partition == str(partition)
+            and bool(self.last_offset)
+            and offset <= int(self.last_offset)
         )
 
 
@@ -70,13 +81,21 @@ class UserWrite:
     def script_args(self, ttl_s: int) -> list[bytes]:
         """All as bytes: redis-py packs bytes fastest, and this runs per user."""
         return [
-            self.before.last_topic.encode(), self.before.last_partition.encode(),
-            self.before.last_offset.encode(), b"%d" % ttl_s,
+            self.before.last_topic.encode(),
+            self.before.last_partition.encode(),
+            self.before.last_offset.encode(),
+            b"%d" % ttl_s,
             # In the order of FIELDS in apply_user.lua.
-            self.topic.encode(), b"%d" % self.partition, b"%d" % self.offset,
-            encode_vector(self.short_term), repr(self.last_event_ts).encode(),
-            b"%d" % self.events_applied, encode_json(list(self.recent_items)),
-            self.model_version.encode(), self.recommendations, repr(time.time()).encode(),
+            self.topic.encode(),
+            b"%d" % self.partition,
+            b"%d" % self.offset,
+            encode_vector(self.short_term),
+            repr(self.last_event_ts).encode(),
+            b"%d" % self.events_applied,
+            encode_json(list(self.recent_items)),
+            self.model_version.encode(),
+            self.recommendations,
+            repr(time.time()).encode(),
         ]
 
 
@@ -121,11 +140,15 @@ class UserStateStore:
 
     async def model_version(self, default: str) -> str:
         raw = await self.client.get(self.keys.model_version())
-        return raw.decode() if raw else default
+        if not raw:
+            return default
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
-        async for item_id, raw in self.client.hscan_iter(self.keys.items(model_version), count=2000):
+        async for item_id, raw in self.client.hscan_iter(
+            self.keys.items(model_version), count=2000
+        ):
             vector = decode_vector(raw)
             if vector.shape[0] == self.dim:
                 vectors[item_id.decode()] = vector

@@ -58,22 +58,40 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         autodiscover=False,
         **faust_options,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw", "partitions": settings.topic_partitions}
-    interactions = app.topic(settings.topic_interactions, **raw)
-    recommendations = app.topic(settings.topic_recommendations, **raw)
-    dead_letters = app.topic(settings.topic_dlq, **raw)
+    interactions, recommendations, dead_letters = (
+        app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+        for name in (
+            settings.topic_interactions,
+            settings.topic_recommendations,
+            settings.topic_dlq,
+        )
+    )
 
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
         await recommendations.maybe_declare()
         await dead_letters.maybe_declare()
-        store = UserStateStore.from_url(settings.redis_url, KeyLayout(settings.redis_prefix),
-                                        settings.vector_size, settings.user_ttl_s)
+        store = UserStateStore.from_url(
+            settings.redis_url,
+            KeyLayout(settings.redis_prefix),
+            settings.vector_size,
+            settings.user_ttl_s,
+        )
         runner = BatchRunner(InterestUpdater(settings, store), redis_retry(settings))
         totals = WorkerTotals(settings.stats_log_interval_s)
         try:
-            async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+            # take_events is on faust's Stream, not on its StreamT interface.
+            batches = stream.take_events(  # type: ignore[attr-defined]
+                settings.batch_size, settings.batch_within_s
+            )
+            async for events in batches:
                 batch = [_incoming(e) for e in events]
                 out = await runner.run(batch)
                 await _produce(app, settings, out)
@@ -102,8 +120,12 @@ class WorkerTotals:
 
     def log(self) -> None:
         self._logged_at = time.monotonic()
-        log.info("totals: applied=%d skipped_replays=%d dead_lettered=%d",
-                 self.applied, self.skipped, self.dead_lettered)
+        log.info(
+            "totals: applied=%d skipped_replays=%d dead_lettered=%d",
+            self.applied,
+            self.skipped,
+            self.dead_lettered,
+        )
 
 
 class BatchRunner:
@@ -127,11 +149,13 @@ class BatchRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("message %s[%d]@%d failed", message.topic, message.partition,
-                              message.offset)
+                log.exception(
+                    "message %s[%d]@%d failed", message.topic, message.partition, message.offset
+                )
                 reason = f"could not be applied: {type(exc).__name__}: {exc}"
-                record = DeadLetter(reason, message.value, message.topic, message.partition,
-                                    message.offset)
+                record = DeadLetter(
+                    reason, message.value, message.topic, message.partition, message.offset
+                )
                 out.dead_letters.append((message.key, record.to_json()))
                 continue
             out.recommendations += one.recommendations
@@ -160,7 +184,9 @@ async def _produce(app: faust.App, settings: Settings, out: Outgoing) -> None:
     producer = app.producer
     futures = []
     for key, value in out.recommendations:
-        futures.append(await producer.send(settings.topic_recommendations, key, value, None, None, None))
+        futures.append(
+            await producer.send(settings.topic_recommendations, key, value, None, None, None)
+        )
     for dlq_key, value in out.dead_letters:
         futures.append(await producer.send(settings.topic_dlq, dlq_key, value, None, None, None))
     if futures:

@@ -25,13 +25,23 @@ def main() -> None:
     result = Path(os.environ["BARE_RESULT"])
     bound_fetch_wait(settings.fetch_max_wait_ms)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = faust.App(settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}",
-                    store="memory://", web_enabled=False, autodiscover=False,
-                    broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
-                    broker_session_timeout=settings.broker_session_timeout_s,
-                    consumer_auto_offset_reset="earliest")
-    topic = app.topic(settings.topic_interactions, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        consumer_auto_offset_reset="earliest",
+    )
+    topic = app.topic(
+        settings.topic_interactions,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
 
     @app.agent(topic)
     async def count(stream: faust.StreamT[bytes]) -> None:

@@ -51,10 +51,13 @@ async def preload(settings: Settings, messages: list[tuple[bytes, bytes]]) -> No
 
 async def recommendation_span(settings: Settings, expect: int, timeout: float) -> tuple[int, float]:
     """Count recommendations and the emitted_ts span from first to last."""
-    consumer = AIOKafkaConsumer(settings.topic_recommendations,
-                                bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=None,
-                                fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    consumer = AIOKafkaConsumer(
+        settings.topic_recommendations,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
     await consumer.start()
     first = last = 0.0
     seen = 0
@@ -89,8 +92,13 @@ def bare_faust_rate(settings: Settings, n: int, workdir: Path) -> float:
     result = workdir / "bare.json"
     env = {**os.environ, **settings.as_env(), "BARE_EXPECT": str(n), "BARE_RESULT": str(result)}
     with (workdir / "bare.log").open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streams.bare_agent"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.bare_agent"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     bare = ManagedProcess("bare-faust", process, 0)
     try:
         deadline = time.monotonic() + 600
@@ -129,33 +137,52 @@ def latency_run(settings: Settings, rate: float, users: int, workdir: Path) -> L
         worker.stop()
 
 
-def run_bench(base: Settings, events: int, users: int, latency_rate: float, out: str | None,
-              workdir: Path | None = None) -> int:
+def run_bench(
+    base: Settings,
+    events: int,
+    users: int,
+    latency_rate: float,
+    out: str | None,
+    workdir: Path | None = None,
+) -> int:
     with embedded_services(workdir) as services:
         settings = demo_settings(base, services)
-        print(f"bench: {events} events, {users} users, {settings.topic_partitions} partitions, "
-              f"batch {settings.batch_size}", flush=True)
-        throughput = dataclasses.replace(settings, topic_interactions="bench-interactions",
-                                         topic_recommendations="bench-recommendations",
-                                         app_id="bench-worker")
+        print(
+            f"bench: {events} events, {users} users, {settings.topic_partitions} partitions, "
+            f"batch {settings.batch_size}",
+            flush=True,
+        )
+        throughput = dataclasses.replace(
+            settings,
+            topic_interactions="bench-interactions",
+            topic_recommendations="bench-recommendations",
+            app_id="bench-worker",
+        )
         rate = worker_rate(throughput, events, users, services.workdir)
         print(f"  worker            {rate:9.0f} events/s", flush=True)
-        bare = bare_faust_rate(dataclasses.replace(throughput, app_id="bench-bare"), events,
-                               services.workdir)
+        bare = bare_faust_rate(
+            dataclasses.replace(throughput, app_id="bench-bare"), events, services.workdir
+        )
         print(f"  bare faust agent  {bare:9.0f} events/s", flush=True)
         asyncio.run(ensure_topics(settings))
         latency = latency_run(settings, latency_rate, users, services.workdir)
     p50, p99 = latency.percentiles()
     figures: dict[str, Any] = {
-        "events": events, "users": users, "worker_events_per_s": round(rate, 1),
-        "bare_faust_events_per_s": round(bare, 1), "ratio_worker_to_bare": round(rate / bare, 3),
-        "latency_rate_per_s": latency_rate, "latency_p50_ms": round(p50 * 1000, 2),
-        "latency_p99_ms": round(p99 * 1000, 2), "latency_samples": latency.count,
+        "events": events,
+        "users": users,
+        "worker_events_per_s": round(rate, 1),
+        "bare_faust_events_per_s": round(bare, 1),
+        "ratio_worker_to_bare": round(rate / bare, 3),
+        "latency_rate_per_s": latency_rate,
+        "latency_p50_ms": round(p50 * 1000, 2),
+        "latency_p99_ms": round(p99 * 1000, 2),
+        "latency_samples": latency.count,
     }
     print(f"  ratio worker/bare {rate / bare:9.3f}")
-    print(f"  latency at {latency_rate:g}/s  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-          f"({latency.count} events)")
+    print(
+        f"  latency at {latency_rate:g}/s  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
+        f"({latency.count} events)"
+    )
     if out:
         Path(out).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
     return 0
-

@@ -69,8 +69,10 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(user.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
-    print(f"user {user.user_id}: {user.events_applied} events applied, "
-          f"last at {user.last_event_ts}, model {user.model_version}")
+    print(
+        f"user {user.user_id}: {user.events_applied} events applied, "
+        f"last at {user.last_event_ts}, model {user.model_version}"
+    )
     print("recent: " + " ".join(user.recent_items[:10]))
     for rank, rec in enumerate(user.recommendations, 1):
         print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}")
@@ -81,8 +83,10 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from streams.forget import forget_user
 
     deleted = asyncio.run(forget_user(settings, args.user_id))
-    print(f"forgot {args.user_id}: {'state deleted' if deleted else 'no state held'}, "
-          f"recommendations tombstoned")
+    print(
+        f"forgot {args.user_id}: {'state deleted' if deleted else 'no state held'}, "
+        f"recommendations tombstoned"
+    )
     return 0
 
 
@@ -114,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a stream worker").set_defaults(run=cmd_worker)
 
     p = sub.add_parser("produce", help="produce a synthetic stream of drifting users")
-    p.add_argument("--count", type=_positive_int, default=None, help="events to send (default: forever)")
+    p.add_argument(
+        "--count", type=_positive_int, default=None, help="events to send (default: forever)"
+    )
     p.add_argument("--rate", type=_positive_float, default=100.0, help="events per second")
     p.add_argument("--users", type=_positive_int, default=200, help="synthetic users")
     p.set_defaults(run=cmd_produce)
@@ -122,7 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="stream an interaction log into the topic in time order")
     p.add_argument("file", help="a file of ../shared/data (.inter, pairs or sequences)")
     p.add_argument("--format", choices=["auto", "ml100k", "pairs", "sequences"], default="auto")
-    p.add_argument("--rate", type=_positive_float, default=None, help="events per second (default: as fast as possible)")
+    p.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        help="events per second (default: as fast as possible)",
+    )
     p.add_argument("--limit", type=_positive_int, default=None, help="stop after this many events")
     p.set_defaults(run=cmd_replay)
 
@@ -140,16 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive_float, default=300.0, help="events per second")
     p.add_argument("--users", type=_positive_int, default=100, help="synthetic users")
     p.add_argument("--watch", type=_positive_int, default=3, help="users whose recs are shown")
-    p.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)"
+    )
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("bench", help="measure worker throughput and latency vs bare faust")
     p.add_argument("--events", type=_positive_int, default=20000)
     p.add_argument("--users", type=_positive_int, default=2000)
-    p.add_argument("--latency-rate", type=_positive_float, default=500.0,
-                   help="paced rate of the latency phase, events/s")
+    p.add_argument(
+        "--latency-rate",
+        type=_positive_float,
+        default=500.0,
+        help="paced rate of the latency phase, events/s",
+    )
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
-    p.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)"
+    )
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("settings", help="print the settings in force")
@@ -169,13 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        from streams.embedded import EmbeddedError
-
-        if isinstance(exc, EmbeddedError | ConnectionError | OSError):
+    except Exception as exc:
+        if _is_unreachable(exc):
             print(f"interests: error: {exc}", file=sys.stderr)
             return 1
         raise
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    """A service that is down, or missing, is one line, not a traceback."""
+    from aiokafka.errors import KafkaError
+    from redis.exceptions import RedisError
+
+    from streams.datasets import DatasetError
+    from streams.embedded import EmbeddedError
+
+    kinds = (EmbeddedError, DatasetError, KafkaError, RedisError, ConnectionError, OSError)
+    return isinstance(exc, kinds)
 
 
 if __name__ == "__main__":

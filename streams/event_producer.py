@@ -36,7 +36,9 @@ class EventProducer:
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self.topic = topic or settings.topic_interactions
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks=1,
+            bootstrap_servers=settings.kafka_bootstrap,
+            linger_ms=5,
+            acks=1,
             max_batch_size=256 * 1024,
         )
 
@@ -44,12 +46,20 @@ class EventProducer:
         await self.producer.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.producer.stop()
 
-    async def send_all(self, messages: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[bytes, bytes]],
-                       rate: float | None = None, on_sent: OnSent | None = None) -> int:
+    async def send_all(
+        self,
+        messages: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[bytes, bytes]],
+        rate: float | None = None,
+        on_sent: OnSent | None = None,
+    ) -> int:
         """Send (key, value) pairs, paced; wait until the broker has them all."""
         pacer = Pacer(rate)
         pending: list[asyncio.Future[object]] = []
@@ -67,8 +77,9 @@ class EventProducer:
         return count
 
 
-async def _aiter(messages: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[bytes, bytes]]
-                 ) -> AsyncIterator[tuple[bytes, bytes]]:
+async def _aiter(
+    messages: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[bytes, bytes]],
+) -> AsyncIterator[tuple[bytes, bytes]]:
     if isinstance(messages, AsyncIterator):
         async for m in messages:
             yield m

@@ -30,7 +30,10 @@ class Event:
 
     def to_json(self) -> bytes:
         body: dict[str, Any] = {
-            "user_id": self.user_id, "item_id": self.item_id, "type": self.type, "ts": self.ts,
+            "user_id": self.user_id,
+            "item_id": self.item_id,
+            "type": self.type,
+            "ts": self.ts,
         }
         if self.event_id is not None:
             body["event_id"] = self.event_id
@@ -57,7 +60,9 @@ class EventRules:
     max_future_skew_s: float = 300.0
 
 
-def decode_event(raw: bytes | None, rules: EventRules, now: float | None = None) -> Event | Rejection:
+def decode_event(
+    raw: bytes | None, rules: EventRules, now: float | None = None
+) -> Event | Rejection:
     """Decode and validate one message value.
 
     >>> rules = EventRules(frozenset({"click"}))

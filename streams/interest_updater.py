@@ -1,6 +1,6 @@
 """Applies a batch of interaction messages to user state and scores them.
 
-The commit order per batch (see docs/architecture.md):
+The commit order per batch (the README's "Guarantees" says why):
 
 1. decode; rejected messages become dead letters;
 2. load the batch's users (one pipelined round trip), skip replays by offset;
@@ -121,7 +121,9 @@ class InterestUpdater:
             if isinstance(decoded, Rejection):
                 out.dead_letters.append((message.key, self._dead_letter(message, decoded.reason)))
             else:
-                by_user[decoded.user_id].append(_Located(decoded, message.topic, message.partition, message.offset))
+                by_user[decoded.user_id].append(
+                    _Located(decoded, message.topic, message.partition, message.offset)
+                )
         await self.refresh_items()
         pending = dict(by_user)
         for _ in range(MAX_WRITE_ATTEMPTS):
@@ -199,18 +201,20 @@ class InterestUpdater:
         emitted = time.time()
         ids = self.items.ids
         flat = [
-            orjson.dumps({
-                "user_id": step.located.event.user_id,
-                "items": [
-                    {"item_id": ids[i], "score": round(float(s), 6)}
-                    for i, s in zip(best[row].tolist(), scores[row].tolist(), strict=True)
-                    if i >= 0
-                ],
-                "model_version": self.model_version,
-                "event_id": step.located.event.event_id,
-                "event_ts": step.located.event.ts,
-                "emitted_ts": emitted,
-            })
+            orjson.dumps(
+                {
+                    "user_id": step.located.event.user_id,
+                    "items": [
+                        {"item_id": ids[i], "score": round(float(s), 6)}
+                        for i, s in zip(best[row].tolist(), scores[row].tolist(), strict=True)
+                        if i >= 0
+                    ],
+                    "model_version": self.model_version,
+                    "event_id": step.located.event.event_id,
+                    "event_ts": step.located.event.ts,
+                    "emitted_ts": emitted,
+                }
+            )
             for row, step in enumerate(steps)
         ]
         out, start = [], 0
@@ -243,7 +247,9 @@ class InterestUpdater:
             out.recommendations.append((user.user_id.encode(), user.recommendations))
 
     def _dead_letter(self, message: Incoming, reason: str) -> bytes:
-        log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
-                    message.offset, reason)
-        return DeadLetter(reason, message.value, message.topic, message.partition,
-                          message.offset).to_json()
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason
+        )
+        return DeadLetter(
+            reason, message.value, message.topic, message.partition, message.offset
+        ).to_json()

@@ -22,14 +22,17 @@ def event_type(interaction: Interaction, types: set[str]) -> str:
     return "view" if "view" in types else sorted(types)[0]
 
 
-def replay_messages(interactions: list[Interaction], types: set[str]) -> Iterator[tuple[bytes, bytes]]:
+def replay_messages(
+    interactions: list[Interaction], types: set[str]
+) -> Iterator[tuple[bytes, bytes]]:
     for number, x in enumerate(interactions):
         event = Event(x.user_id, x.item_id, event_type(x, types), x.ts, f"replay-{number}")
         yield x.user_id.encode(), event.to_json()
 
 
-async def replay_file(settings: Settings, file: str, fmt: str, rate: float | None,
-                      limit: int | None) -> int:
+async def replay_file(
+    settings: Settings, file: str, fmt: str, rate: float | None, limit: int | None
+) -> int:
     interactions = read_interactions(Path(file), fmt, seed=settings.seed)
     if limit is not None:
         interactions = interactions[:limit]

@@ -115,8 +115,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = (
-            "topic_partitions", "vector_size", "short_term_half_life_s", "top_k",
-            "recent_items", "user_ttl_s", "max_event_bytes", "batch_size",
+            "topic_partitions",
+            "vector_size",
+            "short_term_half_life_s",
+            "top_k",
+            "recent_items",
+            "user_ttl_s",
+            "max_event_bytes",
+            "batch_size",
         )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -175,7 +181,9 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(raw)
     except ValueError:
-        raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {type(default).__name__}") from None
+        raise SettingsError(
+            f"{env_name(name)}={raw!r} is not a valid {type(default).__name__}"
+        ) from None
     return raw
 
 

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from streams.events import Event
 
 DEFAULT_TYPE_MIX: Mapping[str, float] = {
-    "view": 0.70, "click": 0.18, "add_to_cart": 0.06, "purchase": 0.04, "skip": 0.02,
+    "view": 0.70,
+    "click": 0.18,
+    "add_to_cart": 0.06,
+    "purchase": 0.04,
+    "skip": 0.02,
 }
 
 
@@ -59,7 +63,9 @@ class DriftingUsers:
     (5, True)
     """
 
-    def __init__(self, config: DriftConfig, type_mix: Mapping[str, float] = DEFAULT_TYPE_MIX) -> None:
+    def __init__(
+        self, config: DriftConfig, type_mix: Mapping[str, float] = DEFAULT_TYPE_MIX
+    ) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         self.types = list(type_mix)
@@ -83,8 +89,12 @@ class DriftingUsers:
         user = rng.randrange(cfg.users)
         switched = rng.random() < 1.0 / cfg.switch_every
         if switched:
-            self.interest[user] = (self.interest[user] + rng.randrange(1, cfg.categories)) % cfg.categories
-        category = self.interest[user] if rng.random() < cfg.on_topic else rng.randrange(cfg.categories)
+            self.interest[user] = (
+                self.interest[user] + rng.randrange(1, cfg.categories)
+            ) % cfg.categories
+        category = (
+            self.interest[user] if rng.random() < cfg.on_topic else rng.randrange(cfg.categories)
+        )
         rank = rng.choices(range(cfg.items_per_category), self.rank_weights)[0]
         self.clock += rng.expovariate(1.0 / cfg.seconds_between_events) / max(1, cfg.users / 50)
         self.count += 1

@@ -12,8 +12,11 @@ from streams.settings import Settings
 
 def service_topics(settings: Settings) -> list[str]:
     return [
-        settings.topic_interactions, settings.topic_dlq, settings.topic_items,
-        settings.topic_recommendations, settings.topic_model_updates,
+        settings.topic_interactions,
+        settings.topic_dlq,
+        settings.topic_items,
+        settings.topic_recommendations,
+        settings.topic_model_updates,
     ]
 
 
@@ -27,6 +30,8 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> N
         for name in wanted:
             config = {"cleanup.policy": "compact"} if name == settings.topic_items else {}
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, settings.topic_partitions, 1, topic_configs=config)])
+                await admin.create_topics(
+                    [NewTopic(name, settings.topic_partitions, 1, topic_configs=config)]
+                )
     finally:
         await admin.close()

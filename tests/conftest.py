@@ -13,6 +13,8 @@ from streams.embedded import EmbeddedServices, embedded_services
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[EmbeddedServices]:
-    with tempfile.TemporaryDirectory(prefix="interests-test-") as tmp, \
-            embedded_services(Path(tmp)) as running:
+    with (
+        tempfile.TemporaryDirectory(prefix="interests-test-") as tmp,
+        embedded_services(Path(tmp)) as running,
+    ):
         yield running

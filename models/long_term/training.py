@@ -141,7 +141,7 @@ def full_softmax_loss(hidden: Tensor, items: Tensor, targets: Tensor) -> Tensor:
     """
     budget = _LOGITS_PER_CHUNK_CUDA if hidden.device.type == "cuda" else _LOGITS_PER_CHUNK_CPU
     rows = max(1, budget // max(items.shape[0], 1))
-    loss: Tensor = _ChunkedSoftmaxCE.apply(hidden, items, targets, rows)
+    loss: Tensor = _ChunkedSoftmaxCE.apply(hidden, items, targets, rows)  # type: ignore[no-untyped-call]
     return loss
 
 
@@ -155,7 +155,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
     """Full-softmax cross-entropy by chunks of positions; backward remakes the logits."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda")
+    @torch.amp.custom_fwd(device_type="cuda")  # type: ignore[untyped-decorator]
     def forward(ctx: Any, hidden: Tensor, items: Tensor, targets: Tensor, rows: int) -> Tensor:
         lse = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
         picked = torch.empty_like(lse)
@@ -169,7 +169,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         return (lse - picked).mean()
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
+    @torch.amp.custom_bwd(device_type="cuda")  # type: ignore[untyped-decorator]
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None]:
         hidden, items, targets, lse = ctx.saved_tensors
         grad_hidden = torch.empty_like(hidden)
@@ -203,6 +203,10 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
+def _cuda_index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
     order = torch.randperm(n, generator=generator)
     return [order[start : start + batch_size] for start in range(0, n, batch_size)]
@@ -225,7 +229,7 @@ def train(
     inputs, targets = torch.from_numpy(inputs_np), torch.from_numpy(targets_np)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    fork_devices = [_cuda_index(device)] if device.type == "cuda" else []
     started, positions, final_loss = time.perf_counter(), 0, float("nan")
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)  # dropout masks
@@ -296,6 +300,7 @@ def evaluate_next_item(
     """
     if len(histories) != len(targets):
         raise ValueError("histories and targets must have the same length")
+    _check_ids([targets], model.config.n_items)
     was_training = model.training
     model.eval()
     device = model.item_vectors().device

@@ -64,6 +64,10 @@ def model_from_bytes(
     payload: dict[str, Any] = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     if payload.get("format") != FORMAT_VERSION:
         raise ValueError(f"unsupported model format {payload.get('format')!r}")
-    model = GRURecommender(GRUConfig(**payload["config"]))
+    try:
+        config = GRUConfig(**payload["config"])
+    except TypeError as error:
+        raise ValueError(f"model bytes carry an unknown config: {error}") from error
+    model = GRURecommender(config)
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()

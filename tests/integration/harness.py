@@ -49,8 +49,12 @@ def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
     env = {**os.environ, **settings.as_env()}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return ManagedProcess("worker", process, 0)
 
@@ -63,12 +67,17 @@ def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
     asyncio.run(run())
 
 
-def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 60.0) -> list[tuple[bytes | None, bytes | None]]:
+def read_topic(
+    settings: Settings, topic: str, expect: int, timeout: float = 60.0
+) -> list[tuple[bytes | None, bytes | None]]:
     """Every message of ``topic`` from the start, waiting until ``expect`` arrived."""
 
     async def run() -> list[tuple[bytes | None, bytes | None]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await consumer.start()
         try:
             partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
@@ -102,8 +111,9 @@ def events_applied(settings: Settings, user_ids: list[str]) -> dict[str, int]:
         reader.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.5) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -16,7 +16,10 @@ MALFORMED: list[tuple[bytes | None, str]] = [
     (b"[1, 2, 3]", "not an object"),
     (b'{"item_id": "i1", "type": "view", "ts": 1700000000}', "missing user_id"),
     (b'{"user_id": "", "item_id": "i1", "type": "view", "ts": 1700000000}', "empty user_id"),
-    (b'{"user_id": "u1", "item_id": "i1", "type": "teleport", "ts": 1700000000}', "unknown event type"),
+    (
+        b'{"user_id": "u1", "item_id": "i1", "type": "teleport", "ts": 1700000000}',
+        "unknown event type",
+    ),
     (b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 99999999999}', "in the future"),
     (b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": "yesterday"}', "ISO-8601"),
     (b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": true}', "boolean"),
@@ -31,10 +34,12 @@ class MixedStream:
     messages: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     valid_per_user: Counter[str] = field(default_factory=Counter)
     malformed: list[tuple[bytes | None, str]] = field(default_factory=list)
+    valid_event_ids: set[str | None] = field(default_factory=set)
 
 
-def mixed_stream(valid: int, users: int, malformed_every: int, seed: int,
-                 oversize: int = 0) -> MixedStream:
+def mixed_stream(
+    valid: int, users: int, malformed_every: int, seed: int, oversize: int = 0
+) -> MixedStream:
     rng = random.Random(seed)
     stream = MixedStream()
     source = DriftingUsers(DriftConfig(users=users, seed=seed))
@@ -42,13 +47,21 @@ def mixed_stream(valid: int, users: int, malformed_every: int, seed: int,
         event = synthetic.event
         stream.messages.append((event.user_id.encode(), event.to_json()))
         stream.valid_per_user[event.user_id] += 1
+        stream.valid_event_ids.add(event.event_id)
         if len(stream.messages) % malformed_every == 0:
             raw, reason = MALFORMED[rng.randrange(len(MALFORMED))]
             stream.messages.append((f"u{rng.randrange(users)}".encode(), raw))
             stream.malformed.append((raw, reason))
     for _ in range(oversize):
-        raw = orjson.dumps({"user_id": "u0", "item_id": "x" * 100, "type": "view", "ts": 1,
-                            "context": {"pad": "y" * 5000}})
+        raw = orjson.dumps(
+            {
+                "user_id": "u0",
+                "item_id": "x" * 100,
+                "type": "view",
+                "ts": 1,
+                "context": {"pad": "y" * 5000},
+            }
+        )
         stream.messages.append((b"u0", raw))
         stream.malformed.append((raw, "byte limit"))
     return stream

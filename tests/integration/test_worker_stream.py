@@ -33,10 +33,14 @@ def test_mixed_stream_exact_counts_dlq_and_recommendations(
     worker = start_worker(settings, tmp_path / "worker.log")
     users = sorted(stream.valid_per_user)
     try:
-        wait_until(lambda: events_applied(settings, users) == dict(stream.valid_per_user),
-                   timeout=90, what="every valid event to be applied")
+        wait_until(
+            lambda: events_applied(settings, users) == dict(stream.valid_per_user),
+            timeout=90,
+            what="every valid event to be applied",
+        )
         dead = read_topic(settings, settings.topic_dlq, expect=len(stream.malformed))
-        recs = read_topic(settings, settings.topic_recommendations, expect=len(users))
+        valid = sum(stream.valid_per_user.values())
+        recs = read_topic(settings, settings.topic_recommendations, expect=valid)
     finally:
         worker.stop()
 
@@ -52,6 +56,8 @@ def test_mixed_stream_exact_counts_dlq_and_recommendations(
     for raw, hint in stream.malformed:
         assert hint in reasons[raw or b""], (raw, reasons[raw or b""])
 
+    # One recommendation per applied event, naming the event that caused it.
+    assert {decode_json(v)["event_id"] for _, v in recs} == stream.valid_event_ids
     by_user = {key.decode(): decode_json(value) for key, value in recs if key}
     assert set(by_user) == set(users)
     for user_id, rec in by_user.items():
@@ -73,8 +79,12 @@ def test_kill9_mid_stream_loses_nothing_and_applies_nothing_twice(
     users = sorted(first.valid_per_user)
     worker = start_worker(settings, tmp_path / "worker-1.log")
     try:
-        wait_until(lambda: 0 < sum(events_applied(settings, users).values()) < 2500,
-                   timeout=90, what="the worker to be mid-stream", interval=0.05)
+        wait_until(
+            lambda: 0 < sum(events_applied(settings, users).values()) < 2500,
+            timeout=90,
+            what="the worker to be mid-stream",
+            interval=0.05,
+        )
     finally:
         worker.kill()
     applied_at_kill = sum(events_applied(settings, users).values())
@@ -86,10 +96,14 @@ def test_kill9_mid_stream_loses_nothing_and_applies_nothing_twice(
     everyone = sorted(expected)
     worker = start_worker(settings, tmp_path / "worker-2.log")
     try:
-        wait_until(lambda: events_applied(settings, everyone) == dict(expected),
-                   timeout=120, what="exact counts after the restart")
-        dead = read_topic(settings, settings.topic_dlq,
-                          expect=len(first.malformed) + len(second.malformed))
+        wait_until(
+            lambda: events_applied(settings, everyone) == dict(expected),
+            timeout=120,
+            what="exact counts after the restart",
+        )
+        dead = read_topic(
+            settings, settings.topic_dlq, expect=len(first.malformed) + len(second.malformed)
+        )
     finally:
         worker.stop()
     # The restarted worker saw the uncommitted tail again and skipped it by offset.

@@ -57,5 +57,8 @@ def test_original_bytes_round_trip(
     out = record(DeadLetter(reason, raw, topic, partition, offset))
     assert DeadLetter.original_bytes(out) == raw
     assert (out["reason"], out["topic"], out["partition"], out["offset"]) == (
-        reason, topic, partition, offset,
+        reason,
+        topic,
+        partition,
+        offset,
     )

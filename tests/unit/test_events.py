@@ -24,8 +24,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 field_values = json_values | st.sampled_from(["click", "view", "2024-11-23T12:00:00Z", 1.5])
@@ -243,8 +244,16 @@ def test_iso_8601_ts_is_parsed_to_epoch_seconds(text: str, expected: float) -> N
 
 @pytest.mark.parametrize(
     "text",
-    ["yesterday", "", "2024-13-01T00:00:00Z", "1732363200", "1969-12-31T23:59:59Z",
-     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2099-01-01T00:00:00Z"],
+    [
+        "yesterday",
+        "",
+        "2024-13-01T00:00:00Z",
+        "1732363200",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2099-01-01T00:00:00Z",
+    ],
 )
 def test_bad_or_out_of_range_iso_ts_is_rejected(text: str) -> None:
     assert "ts" in rejected(body(ts=text))

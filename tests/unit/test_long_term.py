@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,6 +23,7 @@ from models.long_term import (
     pad_sequences,
     sha256_hex,
     train,
+    training,
 )
 
 N_ITEMS = 40
@@ -108,11 +108,35 @@ def test_loss_ignores_padded_positions():
     torch.testing.assert_close(loss, manual)
 
 
+@pytest.mark.parametrize("logits_per_chunk", [1 << 22, 7 * 3])  # one chunk; chunks of 3 rows
+def test_chunked_full_softmax_matches_cross_entropy(monkeypatch, logits_per_chunk):
+    monkeypatch.setattr(training, "_LOGITS_PER_CHUNK_CPU", logits_per_chunk)
+    gen = torch.Generator().manual_seed(0)
+    hidden = torch.randn(10, 4, generator=gen, requires_grad=True)
+    items = torch.randn(7, 4, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 7, (10,), generator=gen)
+    ours = training.full_softmax_loss(hidden, items, targets)
+    our_grads = torch.autograd.grad(ours, (hidden, items))
+    reference = F.cross_entropy(hidden @ items.T, targets)
+    reference_grads = torch.autograd.grad(reference, (hidden, items))
+    torch.testing.assert_close(ours, reference)
+    for got, want in zip(our_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want)
+
+
 def test_ids_outside_the_catalog_are_refused():
     model = GRURecommender(TINY)
     for bad in ([[1, 0, 2]], [[1, N_ITEMS + 1]]):
         with pytest.raises(ValueError, match="padding"):
             train(model, bad, FAST)
+    with pytest.raises(ValueError, match="padding"):
+        evaluate_next_item(model, [[1, 2]], [0])
+
+
+def test_nothing_to_learn_from_is_not_an_error():
+    report = train(GRURecommender(TINY), [[1], []], FAST)
+    assert report.positions_trained == 0
+    assert evaluate_next_item(GRURecommender(TINY), [], []) == {"hr": 0.0, "ndcg": 0.0, "mrr": 0.0}
 
 
 # --- learning ----------------------------------------------------------------------
@@ -256,4 +280,4 @@ def test_config_validation():
     with pytest.raises(ValueError):
         TrainConfig(loss="hinge")  # type: ignore[arg-type]
     assert GRUConfig(n_items=3, dim=8).hidden_size == 8
-    assert np.isfinite(GRUConfig(n_items=3, hidden=12).hidden_size)
+    assert GRUConfig(n_items=3, hidden=12).hidden_size == 12

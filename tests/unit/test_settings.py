@@ -41,15 +41,17 @@ def test_env_name_is_prefixed_upper_case() -> None:
 
 
 def test_ints_floats_and_strings_are_parsed() -> None:
-    s = Settings.from_env({
-        "INTERESTS_VECTOR_SIZE": "64",
-        "INTERESTS_TOP_K": " 7 ",
-        "INTERESTS_SHORT_TERM_HALF_LIFE_S": "12.5",
-        "INTERESTS_LEARNING_RATE": "1e-3",
-        "INTERESTS_ITEM_REFRESH_S": "3",
-        "INTERESTS_REDIS_PREFIX": "x:",
-        "INTERESTS_KAFKA_BOOTSTRAP": "broker:19092",
-    })
+    s = Settings.from_env(
+        {
+            "INTERESTS_VECTOR_SIZE": "64",
+            "INTERESTS_TOP_K": " 7 ",
+            "INTERESTS_SHORT_TERM_HALF_LIFE_S": "12.5",
+            "INTERESTS_LEARNING_RATE": "1e-3",
+            "INTERESTS_ITEM_REFRESH_S": "3",
+            "INTERESTS_REDIS_PREFIX": "x:",
+            "INTERESTS_KAFKA_BOOTSTRAP": "broker:19092",
+        }
+    )
     assert (s.vector_size, s.top_k) == (64, 7)
     assert (s.short_term_half_life_s, s.learning_rate, s.item_refresh_s) == (12.5, 0.001, 3.0)
     assert isinstance(s.item_refresh_s, float)
@@ -95,8 +97,16 @@ def test_bad_value_names_the_variable(name: str, value: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["TOPIC_PARTITIONS", "VECTOR_SIZE", "SHORT_TERM_HALF_LIFE_S", "TOP_K", "RECENT_ITEMS",
-     "USER_TTL_S", "MAX_EVENT_BYTES", "BATCH_SIZE"],
+    [
+        "TOPIC_PARTITIONS",
+        "VECTOR_SIZE",
+        "SHORT_TERM_HALF_LIFE_S",
+        "TOP_K",
+        "RECENT_ITEMS",
+        "USER_TTL_S",
+        "MAX_EVENT_BYTES",
+        "BATCH_SIZE",
+    ],
 )
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_non_positive_sizes_are_refused(name: str, value: str) -> None:
@@ -105,8 +115,16 @@ def test_non_positive_sizes_are_refused(name: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["SHORT_TERM_HALF_LIFE_S", "LEARNING_RATE", "MAX_FUTURE_SKEW_S", "BATCH_WITHIN_S",
-             "ITEM_REFRESH_S", "REDIS_RETRY_MAX_S", "L2"],
+    "name",
+    [
+        "SHORT_TERM_HALF_LIFE_S",
+        "LEARNING_RATE",
+        "MAX_FUTURE_SKEW_S",
+        "BATCH_WITHIN_S",
+        "ITEM_REFRESH_S",
+        "REDIS_RETRY_MAX_S",
+        "L2",
+    ],
 )
 def test_nan_floats_are_refused(name: str) -> None:
     with pytest.raises(SettingsError, match=f"INTERESTS_{name}"):
@@ -172,8 +190,13 @@ def test_default_settings_round_trip_through_the_environment() -> None:
 
 def test_changed_settings_round_trip_through_the_environment() -> None:
     s = Settings(
-        vector_size=3, short_term_half_life_s=0.1, learning_rate=1e-7, seed=-4,
-        redis_prefix="a b:", event_weights={"x": 0.5, "y": -3.0}, log_level="debug",
+        vector_size=3,
+        short_term_half_life_s=0.1,
+        learning_rate=1e-7,
+        seed=-4,
+        redis_prefix="a b:",
+        event_weights={"x": 0.5, "y": -3.0},
+        log_level="debug",
     )
     again = Settings.from_env(s.as_env())
     assert again == s
@@ -182,7 +205,8 @@ def test_changed_settings_round_trip_through_the_environment() -> None:
 
 weight_names = st.text(
     st.characters(blacklist_characters=",:", blacklist_categories=("Cs", "Zs", "Cc", "Zl", "Zp")),
-    min_size=1, max_size=8,
+    min_size=1,
+    max_size=8,
 )
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
@@ -199,8 +223,11 @@ def test_scalar_settings_round_trip_through_the_environment(
     vector_size: int, half_life: float, learning_rate: float, seed: int, prefix: str
 ) -> None:
     s = Settings(
-        vector_size=vector_size, short_term_half_life_s=half_life, learning_rate=learning_rate,
-        seed=seed, redis_prefix=prefix,
+        vector_size=vector_size,
+        short_term_half_life_s=half_life,
+        learning_rate=learning_rate,
+        seed=seed,
+        redis_prefix=prefix,
     )
     assert Settings.from_env(s.as_env()) == s
 

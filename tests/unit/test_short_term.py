@@ -38,8 +38,10 @@ def test_first_event_sets_vector_and_time() -> None:
     assert user.ts == 5.0
 
 
-@pytest.mark.parametrize(("elapsed", "survives"), [(0.0, 1.0), (100.0, 0.5), (200.0, 0.25),
-                                                   (300.0, 0.125), (50.0, 2**-0.5)])
+@pytest.mark.parametrize(
+    ("elapsed", "survives"),
+    [(0.0, 1.0), (100.0, 0.5), (200.0, 0.25), (300.0, 0.125), (50.0, 2**-0.5)],
+)
 def test_decay_follows_the_half_life(elapsed: float, survives: float) -> None:
     assert learner().decay(1000.0, 1000.0 + elapsed) == pytest.approx(survives, rel=1e-12)
 
