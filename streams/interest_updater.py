@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from models import ItemTable, OnlineItemFactors, ShortTermInterest, UserVector, top_k
-from models.online_item_factors import sample_negative
-from models.short_term import unit
+from models import ItemTable, UserVector
+from models.interest_model import InterestConfig, InterestModel, UserInterest
 from state import StoredUser, UserStateStore, UserWrite
 from streams.dead_letter import DeadLetter
 from streams.events import Event, EventRules, Rejection, decode_event
@@ -39,6 +38,18 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 ONLINE_MODEL_VERSION = "online"
+
+
+def interest_config(settings: Settings) -> InterestConfig:
+    return InterestConfig(
+        half_life_s=settings.short_term_half_life_s,
+        learning_rate=settings.learning_rate,
+        l2=settings.l2,
+        recent_items=settings.recent_items,
+        event_weights=settings.event_weights,
+    )
+
+
 MAX_WRITE_ATTEMPTS = 10
 
 
@@ -76,16 +87,14 @@ class _Step:
     """The user's state right after one event: what its recommendation scores."""
 
     located: _Located
-    vector: np.ndarray
-    recent: tuple[str, ...]
+    interest: UserInterest
 
 
 @dataclass(frozen=True, slots=True)
 class _Folded:
     user: StoredUser
     steps: list[_Step]
-    state: UserVector
-    recent: list[str]
+    interest: UserInterest
 
 
 class InterestUpdater:
@@ -98,8 +107,7 @@ class InterestUpdater:
             frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
         )
         self.items = ItemTable(settings.vector_size, settings.seed)
-        self.short_term = ShortTermInterest(settings.short_term_half_life_s)
-        self.factors = OnlineItemFactors(self.items, settings.learning_rate, settings.l2)
+        self.model = InterestModel(self.items, interest_config(settings))
         self.model_version = ONLINE_MODEL_VERSION
         self._items_loaded_at = 0.0
 
@@ -166,38 +174,30 @@ class InterestUpdater:
 
     def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
         """Apply the user's new events in order, keeping each intermediate state."""
-        dim = self.settings.vector_size
-        state = UserVector(
-            user.short_term if user.short_term is not None else np.zeros(dim, np.float32),
-            user.last_event_ts,
+        interest = UserInterest(
+            UserVector(
+                user.short_term
+                if user.short_term is not None
+                else np.zeros(self.settings.vector_size, np.float32),
+                user.last_event_ts,
+            ),
+            tuple(user.recent_items),
         )
-        recent = list(user.recent_items)
         steps: list[_Step] = []
         for x in fresh:
-            weight = self.settings.event_weights[x.event.type]
-            context = self.short_term.decayed(state, x.event.ts)
-            negative = sample_negative(self.items, x.offset)
-            changed_items.update(self.factors.learn(context, x.event.item_id, weight, negative))
-            item = self.items.vector(x.event.item_id)
-            state = self.short_term.update(state, item, weight, x.event.ts)
-            if x.event.item_id in recent:
-                recent.remove(x.event.item_id)
-            recent.insert(0, x.event.item_id)
-            del recent[self.settings.recent_items :]
-            steps.append(_Step(x, unit(state.vector), tuple(recent)))
-        return _Folded(user, steps, state, recent)
+            interest, changed = self.model.apply(
+                interest, x.event.item_id, x.event.type, x.event.ts, sample_key=x.offset
+            )
+            changed_items.update(changed)
+            steps.append(_Step(x, interest))
+        return _Folded(user, steps, interest)
 
     def _recommend(self, folded: list[_Folded]) -> list[list[bytes]]:
         """One recommendation per applied event, all scored in one product."""
         steps = [step for fold in folded for step in fold.steps]
         if not steps:
             return []
-        exclude = [
-            [row for row in map(self.items.get_index, step.recent) if row is not None]
-            for step in steps
-        ]
-        users = np.stack([step.vector for step in steps])
-        best, scores = top_k(users, self.items.matrix, self.settings.top_k, exclude)
+        best, scores = self.model.recommend([step.interest for step in steps], self.settings.top_k)
         emitted = time.time()
         ids = self.items.ids
         flat = [
@@ -227,10 +227,10 @@ class InterestUpdater:
         last = fold.steps[-1].located
         return UserWrite(
             before=fold.user,
-            short_term=fold.state.vector,
-            last_event_ts=fold.state.ts if fold.state.ts is not None else last.event.ts,
+            short_term=fold.interest.short_term.vector,
+            last_event_ts=fold.interest.short_term.ts or last.event.ts,
             events_applied=fold.user.events_applied + len(fold.steps),
-            recent_items=fold.recent,
+            recent_items=fold.interest.recent,
             topic=last.topic,
             partition=last.partition,
             offset=last.offset,

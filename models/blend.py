@@ -1,0 +1,107 @@
+"""Blending long-term and short-term interest with a mixing weight learned online.
+
+The weight a user gives to their long-term vector is ``w = sigmoid(g + d_u)``:
+``g`` is a global prior learned from every user's next action, ``d_u`` the
+user's own offset (stored with the user, pulled towards 0 so new users start
+at the prior). After each event the weight moves towards whichever of the two
+vectors pointed closer to the item the user actually chose. Steps are river's
+SGD optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from river import optim
+
+from models.short_term import unit
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+def cosine(a: np.ndarray | None, b: np.ndarray) -> float:
+    """Cosine similarity; 0 when either side is missing or zero.
+
+    >>> cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0]))
+    1.0
+    """
+    if a is None:
+        return 0.0
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b) / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def blend(long_term: np.ndarray | None, short_term: np.ndarray | None, weight: float) -> np.ndarray:
+    """``weight`` × unit(long-term) + (1 − weight) × unit(short-term).
+
+    A missing or zero side gives all of the mass to the other one.
+
+    >>> blend(np.array([2.0, 0.0]), np.array([0.0, 3.0]), 0.25).tolist()
+    [0.25, 0.75]
+    >>> blend(None, np.array([0.0, 3.0]), 0.9).tolist()
+    [0.0, 1.0]
+    """
+    lt = unit(long_term) if long_term is not None else None
+    st = unit(short_term) if short_term is not None else None
+    if lt is None or not lt.any():
+        return st if st is not None else np.zeros(0, np.float32)
+    if st is None or not st.any():
+        return lt
+    mixed: np.ndarray = (weight * lt + (1.0 - weight) * st).astype(np.float32)
+    return mixed
+
+
+@dataclass(frozen=True, slots=True)
+class MixStep:
+    """What one observed action did to the weight (for logs and tests)."""
+
+    weight_before: float
+    weight_after: float
+    user_offset: float
+
+
+class MixWeightLearner:
+    """Learns ``g`` (held here) and returns each user's new ``d_u`` (stored by the caller).
+
+    >>> learner = MixWeightLearner(prior=0.5)
+    >>> step = learner.observe(0.0, long_term_cos=0.9, short_term_cos=0.1)
+    >>> step.weight_after > step.weight_before
+    True
+    """
+
+    def __init__(
+        self,
+        prior: float = 0.5,
+        user_learning_rate: float = 0.5,
+        global_learning_rate: float = 0.01,
+        sharpness: float = 5.0,
+        user_l2: float = 0.01,
+    ) -> None:
+        if not 0.0 < prior < 1.0:
+            raise ValueError("prior must be strictly between 0 and 1")
+        self.global_logit = np.array([math.log(prior / (1.0 - prior))])
+        self.sharpness = sharpness
+        self.user_l2 = user_l2
+        self._user_sgd = optim.SGD(user_learning_rate)
+        self._global_sgd = optim.SGD(global_learning_rate)
+
+    def weight(self, user_offset: float) -> float:
+        """The user's current long-term weight."""
+        return _sigmoid(float(self.global_logit[0]) + user_offset)
+
+    def observe(self, user_offset: float, long_term_cos: float, short_term_cos: float) -> MixStep:
+        """One step of ``-log sigmoid(k · blended score)`` on the chosen item."""
+        w = self.weight(user_offset)
+        score = w * long_term_cos + (1.0 - w) * short_term_cos
+        # d loss / d logit of w, through the blended score.
+        slope = -(1.0 - _sigmoid(self.sharpness * score)) * self.sharpness
+        gradient = slope * (long_term_cos - short_term_cos) * w * (1.0 - w)
+        offset = np.array([user_offset])
+        self._user_sgd.step(offset, np.array([gradient + self.user_l2 * user_offset]))
+        self._global_sgd.step(self.global_logit, np.array([gradient]))
+        new_offset = float(offset[0])
+        return MixStep(w, self.weight(new_offset), new_offset)

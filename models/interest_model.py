@@ -1,0 +1,98 @@
+"""One user's interest, one event at a time: the math the worker and the evaluator share.
+
+The worker keeps :class:`UserInterest` in Redis and the evaluation harness in
+memory; both call :meth:`InterestModel.apply` and :meth:`InterestModel.recommend`,
+so what is measured offline is what runs online.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from models.blend import MixWeightLearner, blend, cosine
+from models.item_table import ItemTable
+from models.online_item_factors import OnlineItemFactors, sample_negative
+from models.short_term import ShortTermInterest, UserVector
+from models.topk import top_k
+
+
+@dataclass(frozen=True, slots=True)
+class UserInterest:
+    """Everything about a user that scoring needs."""
+
+    short_term: UserVector
+    recent: tuple[str, ...] = ()
+    long_term: np.ndarray | None = None
+    mix_offset: float = 0.0
+
+    @classmethod
+    def new(cls, dim: int) -> UserInterest:
+        return cls(UserVector.empty(dim))
+
+
+@dataclass(frozen=True, slots=True)
+class InterestConfig:
+    half_life_s: float = 1800.0
+    learning_rate: float = 0.5
+    l2: float = 0.001
+    recent_items: int = 50
+    learn_items: bool = True
+    event_weights: Mapping[str, float] = field(default_factory=lambda: {"view": 1.0})
+
+
+class InterestModel:
+    """Short-term update, online item factors and the long/short blend.
+
+    >>> model = InterestModel(ItemTable(dim=8, seed=0), InterestConfig())
+    >>> user, changed = model.apply(UserInterest.new(8), "a", "view", ts=0.0, sample_key=1)
+    >>> user.recent
+    ('a',)
+    >>> idx, _ = model.recommend([user], k=3)
+    >>> idx.shape
+    (1, 3)
+    """
+
+    def __init__(
+        self, items: ItemTable, config: InterestConfig, mix: MixWeightLearner | None = None
+    ) -> None:
+        self.items = items
+        self.config = config
+        self.short_term = ShortTermInterest(config.half_life_s)
+        self.factors = OnlineItemFactors(items, config.learning_rate, config.l2)
+        self.mix = mix or MixWeightLearner()
+
+    def apply(
+        self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
+    ) -> tuple[UserInterest, list[str]]:
+        """The user after the event, and the item ids whose vectors changed."""
+        weight = self.config.event_weights[event_type]
+        context = self.short_term.decayed(user.short_term, ts)
+        item = self.items.vector(item_id)
+        mix_offset = user.mix_offset
+        if user.long_term is not None and context.any() and weight > 0:
+            step = self.mix.observe(mix_offset, cosine(user.long_term, item), cosine(context, item))
+            mix_offset = step.user_offset
+        changed: list[str] = []
+        if self.config.learn_items:
+            negative = sample_negative(self.items, sample_key)
+            changed = self.factors.learn(context, item_id, weight, negative)
+        short_term = self.short_term.update(user.short_term, self.items.vector(item_id), weight, ts)
+        recent = (item_id, *(i for i in user.recent if i != item_id))[: self.config.recent_items]
+        return replace(user, short_term=short_term, recent=recent, mix_offset=mix_offset), changed
+
+    def scoring_vector(self, user: UserInterest) -> np.ndarray:
+        """The blended direction that ranks items for this user."""
+        weight = self.mix.weight(user.mix_offset)
+        mixed = blend(user.long_term, user.short_term.vector, weight)
+        return mixed if mixed.shape[0] else np.zeros(self.items.dim, np.float32)
+
+    def recommend(self, users: Sequence[UserInterest], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item rows and scores per user, recent items excluded."""
+        vectors = np.stack([self.scoring_vector(u) for u in users])
+        exclude = [
+            [row for row in map(self.items.get_index, u.recent) if row is not None] for u in users
+        ]
+        return top_k(vectors, self.items.matrix, k, exclude)
