@@ -70,6 +70,25 @@ class ShortTermInterest:
         return user.vector * np.float32(self.decay(user.ts, ts))
 
 
+def rebase(recent_item_vectors: Vector, norm: float, decay_per_item: float = 0.8) -> Vector:
+    """A short-term vector rebuilt under a new item table from the recent items.
+
+    The old vector lives in the old table's space; what survives a model swap
+    is which items the user touched, most recent first. They are summed with
+    a geometric decay and scaled to the old vector's length.
+
+    >>> rebase(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), norm=2.0).round(3).tolist()
+    [1.562, 1.25]
+    """
+    if recent_item_vectors.shape[0] == 0:
+        return np.zeros(recent_item_vectors.shape[1], np.float32)
+    weights = np.power(decay_per_item, np.arange(recent_item_vectors.shape[0]), dtype=np.float32)
+    summed = weights @ recent_item_vectors
+    length = float(np.linalg.norm(summed))
+    scaled: Vector = (summed * (norm / length) if length > 0 else summed).astype(np.float32)
+    return scaled
+
+
 def unit(vector: Vector) -> Vector:
     """``vector`` scaled to length 1; the zero vector stays zero.
 

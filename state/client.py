@@ -84,7 +84,7 @@ class InterestReader:
 
     def forget(self, user_id: str) -> bool:
         """Delete every key of the user; True when there was something."""
-        return bool(self.client.delete(self.keys.user(user_id)))
+        return bool(self.client.delete(self.keys.user(user_id), self.keys.history(user_id)))
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -22,6 +22,11 @@ class Field:
     LAST_PARTITION = "last_partition"
     LAST_OFFSET = "last_offset"
     UPDATED_AT = "updated_at"
+    MIX_OFFSET = "mix_offset"
+    MIX_WEIGHT = "mix_weight"
+    SHIFT_STATE = "shift_state"
+    LONG_TERM = "long_term"
+    LONG_TERM_VERSION = "long_term_version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,39 @@ class KeyLayout:
     def user(self, user_id: str) -> str:
         return f"{self.prefix}user:{{{user_id}}}"
 
+    def history(self, user_id: str) -> str:
+        """The user's bounded item history, oldest first (a list)."""
+        return f"{self.prefix}user:{{{user_id}}}:history"
+
+    def history_pattern(self) -> str:
+        return f"{self.prefix}user:*:history"
+
+    def user_id_of(self, key: str) -> str:
+        """The user id inside a user or history key.
+
+        >>> KeyLayout("ie:").user_id_of("ie:user:{u1}:history")
+        'u1'
+        """
+        start = key.index("{", len(self.prefix)) + 1
+        return key[start : key.rindex("}")]
+
+    def events_total(self) -> str:
+        """Events applied by all workers (the trainer's trigger)."""
+        return f"{self.prefix}events:total"
+
+    def model_record(self, model_version: str) -> str:
+        """Checksum and figures of one published model version (a hash)."""
+        return f"{self.prefix}model:{model_version}"
+
+    def trending(self) -> str:
+        return f"{self.prefix}trending"
+
+    def item_meta(self) -> str:
+        return f"{self.prefix}items:meta"
+
+    def content_projection(self, model_version: str) -> str:
+        return f"{self.prefix}content:{model_version}"
+
     def items(self, model_version: str) -> str:
         return f"{self.prefix}items:{model_version}"
 
@@ -47,4 +85,5 @@ class KeyLayout:
         return f"{self.prefix}model:version"
 
     def user_pattern(self) -> str:
-        return f"{self.prefix}user:*"
+        """User hashes only (history keys end in ':history')."""
+        return f"{self.prefix}user:*}}"

@@ -17,6 +17,23 @@ import redis.asyncio as aioredis
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
 from state.keys import Field, KeyLayout
 
+# The order of FIELDS in apply_user.lua; a test keeps the two equal.
+WRITE_FIELDS = (
+    "last_topic",
+    "last_partition",
+    "last_offset",
+    "short_term",
+    "last_event_ts",
+    "events_applied",
+    "recent_items",
+    "model_version",
+    "recommendations",
+    "updated_at",
+    "mix_offset",
+    "mix_weight",
+    "shift_state",
+)
+
 _READ_FIELDS = tuple(
     f.encode()
     for f in (
@@ -29,6 +46,10 @@ _READ_FIELDS = tuple(
         Field.MODEL_VERSION,
         Field.RECOMMENDATIONS,
         Field.LAST_TOPIC,
+        Field.MIX_OFFSET,
+        Field.SHIFT_STATE,
+        Field.LONG_TERM,
+        Field.LONG_TERM_VERSION,
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
@@ -48,6 +69,10 @@ class StoredUser:
     last_offset: str = ""
     model_version: str | None = None
     recommendations: bytes | None = None
+    mix_offset: float = 0.0
+    shift_state: dict[str, float] | None = None
+    long_term: np.ndarray | None = None
+    long_term_version: str | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay).
@@ -77,15 +102,20 @@ class UserWrite:
     offset: int
     model_version: str
     recommendations: bytes
+    new_items: Sequence[str] = ()
+    mix_offset: float = 0.0
+    mix_weight: float = 0.5
+    shift_state: dict[str, float] | None = None
 
-    def script_args(self, ttl_s: int) -> list[bytes]:
+    def script_args(self, ttl_s: int, history_length: int) -> list[bytes]:
         """All as bytes: redis-py packs bytes fastest, and this runs per user."""
         return [
             self.before.last_topic.encode(),
             self.before.last_partition.encode(),
             self.before.last_offset.encode(),
             b"%d" % ttl_s,
-            # In the order of FIELDS in apply_user.lua.
+            b"%d" % history_length,
+            # In the order of WRITE_FIELDS.
             self.topic.encode(),
             b"%d" % self.partition,
             b"%d" % self.offset,
@@ -96,22 +126,31 @@ class UserWrite:
             self.model_version.encode(),
             self.recommendations,
             repr(time.time()).encode(),
+            repr(self.mix_offset).encode(),
+            repr(self.mix_weight).encode(),
+            encode_json(self.shift_state or {}),
+            *(item.encode() for item in self.new_items),
         ]
 
 
 class UserStateStore:
     """The workers' view of Redis; nothing connects until first use."""
 
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
+    ) -> None:
         self.client = client
         self.keys = keys
         self.dim = dim
         self.ttl_s = ttl_s
+        self.history_length = history_length
         self._apply = client.register_script(APPLY_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str, keys: KeyLayout, dim: int, ttl_s: int) -> UserStateStore:
-        return cls(aioredis.Redis.from_url(url), keys, dim, ttl_s)
+    def from_url(
+        cls, url: str, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
+    ) -> UserStateStore:
+        return cls(aioredis.Redis.from_url(url), keys, dim, ttl_s, history_length)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -130,13 +169,15 @@ class UserStateStore:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
             for write in writes:
+                user_id = write.before.user_id
                 await self._apply(
-                    keys=[self.keys.user(write.before.user_id)],
-                    args=write.script_args(self.ttl_s),
+                    keys=[self.keys.user(user_id), self.keys.history(user_id)],
+                    args=write.script_args(self.ttl_s, self.history_length),
                     client=pipe,
                 )
+            pipe.incrby(self.keys.events_total(), sum(len(w.new_items) for w in writes))
             results = await pipe.execute()
-        return [bool(r) for r in results]
+        return [bool(r) for r in results[:-1]]
 
     async def model_version(self, default: str) -> str:
         raw = await self.client.get(self.keys.model_version())
@@ -160,7 +201,9 @@ class UserStateStore:
             await self.client.hset(self.keys.items(model_version), mapping=mapping)  # type: ignore[arg-type]
 
     def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
-        st, ts, n, recent, part, off, version, recs, topic = (row.get(f) for f in _READ_FIELDS)
+        st, ts, n, recent, part, off, version, recs, topic, mix, shift, lt, lt_version = (
+            row.get(f) for f in _READ_FIELDS
+        )
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -172,4 +215,8 @@ class UserStateStore:
             last_offset=off.decode() if off else "",
             model_version=version.decode() if version else None,
             recommendations=recs,
+            mix_offset=float(mix) if mix else 0.0,
+            shift_state=decode_json(shift, None),
+            long_term=decode_vector(lt) if lt else None,
+            long_term_version=lt_version.decode() if lt_version else None,
         )

@@ -83,6 +83,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             KeyLayout(settings.redis_prefix),
             settings.vector_size,
             settings.user_ttl_s,
+            settings.history_length,
         )
         runner = BatchRunner(InterestUpdater(settings, store), redis_retry(settings))
         totals = WorkerTotals(settings.stats_log_interval_s)

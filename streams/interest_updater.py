@@ -30,6 +30,7 @@ import orjson
 
 from models import ItemTable, UserVector
 from models.interest_model import InterestConfig, InterestModel, UserInterest
+from models.short_term import rebase
 from state import StoredUser, UserStateStore, UserWrite
 from streams.dead_letter import DeadLetter
 from streams.events import Event, EventRules, Rejection, decode_event
@@ -175,13 +176,10 @@ class InterestUpdater:
     def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
         """Apply the user's new events in order, keeping each intermediate state."""
         interest = UserInterest(
-            UserVector(
-                user.short_term
-                if user.short_term is not None
-                else np.zeros(self.settings.vector_size, np.float32),
-                user.last_event_ts,
-            ),
+            UserVector(self._short_term_now(user), user.last_event_ts),
             tuple(user.recent_items),
+            long_term=user.long_term if user.long_term_version == self.model_version else None,
+            mix_offset=user.mix_offset,
         )
         steps: list[_Step] = []
         for x in fresh:
@@ -191,6 +189,17 @@ class InterestUpdater:
             changed_items.update(changed)
             steps.append(_Step(x, interest))
         return _Folded(user, steps, interest)
+
+    def _short_term_now(self, user: StoredUser) -> np.ndarray:
+        """The stored vector, re-based if it was made under another item table."""
+        dim = self.settings.vector_size
+        if user.short_term is None:
+            return np.zeros(dim, np.float32)
+        if user.model_version in (None, self.model_version):
+            return user.short_term
+        rows = [r for r in map(self.items.get_index, user.recent_items) if r is not None]
+        recent = self.items.matrix[rows] if rows else np.zeros((0, dim), np.float32)
+        return rebase(recent, float(np.linalg.norm(user.short_term)))
 
     def _recommend(self, folded: list[_Folded]) -> list[list[bytes]]:
         """One recommendation per applied event, all scored in one product."""
@@ -236,6 +245,9 @@ class InterestUpdater:
             offset=last.offset,
             model_version=self.model_version,
             recommendations=recommendation,
+            new_items=[step.located.event.item_id for step in fold.steps],
+            mix_offset=fold.interest.mix_offset,
+            mix_weight=self.model.mix.weight(fold.interest.mix_offset),
         )
 
     @staticmethod

@@ -90,6 +90,7 @@ class Settings:
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.")
     recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.")
+    history_length: int = _setting(200, "Items of each user's history kept for the trainer.")
     user_ttl_s: int = _setting(30 * 24 * 3600, "Seconds after which an inactive user expires.")
     event_weights: Mapping[str, float] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."

@@ -55,7 +55,7 @@ def test_other_keys() -> None:
     keys = KeyLayout("p:")
     assert keys.items("v3") == "p:items:v3"
     assert keys.model_version() == "p:model:version"
-    assert keys.user_pattern() == "p:user:*"
+    assert keys.user_pattern() == "p:user:*}"
 
 
 @pytest.mark.parametrize("user_id", ["u1", "a b", "ü", "x" * 256])
@@ -70,4 +70,24 @@ def test_different_prefixes_do_not_collide() -> None:
 
 def test_field_names_are_distinct() -> None:
     names = [v for k, v in vars(Field).items() if k.isupper()]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names))
+
+
+def test_write_fields_match_the_lua_script() -> None:
+    """The script takes values by position: Python and Lua must agree on the order."""
+    import re
+    from importlib import resources
+
+    from state.store import WRITE_FIELDS
+
+    lua = resources.files("state").joinpath("apply_user.lua").read_text()
+    block = re.search(r"local FIELDS = \{(.*?)\}", lua, re.S)
+    assert block is not None
+    assert tuple(re.findall(r"'([a-z_]+)'", block.group(1))) == WRITE_FIELDS
+
+
+def test_history_key_shares_the_users_hash_tag() -> None:
+    keys = KeyLayout("ie:")
+    assert keys.history("u1").startswith(keys.user("u1"))
+    assert keys.user_id_of(keys.history("u1")) == "u1"
+    assert not fnmatch.fnmatchcase(keys.history("u1"), keys.user_pattern())
