@@ -26,6 +26,9 @@ class UserState:
     last_topic: str | None
     last_partition: int | None
     last_offset: int | None
+    long_term: np.ndarray | None = None
+    long_term_version: str | None = None
+    mix_weight: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape of ``interests user ID --json``."""
@@ -41,6 +44,9 @@ class UserState:
             "last_topic": self.last_topic,
             "last_partition": self.last_partition,
             "last_offset": self.last_offset,
+            "long_term": None if self.long_term is None else [float(x) for x in self.long_term],
+            "long_term_version": self.long_term_version,
+            "mix_weight": self.mix_weight,
         }
 
 
@@ -80,6 +86,9 @@ class InterestReader:
             last_topic=_text(fields.get(Field.LAST_TOPIC)),
             last_partition=_int(fields.get(Field.LAST_PARTITION)),
             last_offset=_int(fields.get(Field.LAST_OFFSET)),
+            long_term=decode_vector(lt) if (lt := fields.get(Field.LONG_TERM)) else None,
+            long_term_version=_text(fields.get(Field.LONG_TERM_VERSION)),
+            mix_weight=_float(fields.get(Field.MIX_WEIGHT)),
         )
 
     def forget(self, user_id: str) -> bool:

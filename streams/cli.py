@@ -40,6 +40,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_trainer(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.trainer import TrainerError, run_trainer
+
+    try:
+        return run_trainer(settings, args.once)
+    except TrainerError as exc:
+        raise UsageError(f"{exc}; the current version stays") from None
+
+
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from streams.produce import produce_synthetic
 
@@ -116,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", help="run a stream worker").set_defaults(run=cmd_worker)
+
+    p = sub.add_parser("trainer", help="refresh the long-term model periodically")
+    p.add_argument("--once", action="store_true", help="one refresh, then exit")
+    p.set_defaults(run=cmd_trainer)
 
     p = sub.add_parser("produce", help="produce a synthetic stream of drifting users")
     p.add_argument(

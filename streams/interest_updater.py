@@ -111,15 +111,42 @@ class InterestUpdater:
         self.model = InterestModel(self.items, interest_config(settings))
         self.model_version = ONLINE_MODEL_VERSION
         self._items_loaded_at = 0.0
+        self._version_checked_at = 0.0
 
     async def refresh_items(self, force: bool = False) -> None:
-        """Reload item vectors that other workers learned, every so often."""
+        """Swap to a newly published model, or reload what other workers learned.
+
+        Runs between batches, so no event sees half of a swap.
+        """
         now = time.monotonic()
-        if not force and now - self._items_loaded_at < self.settings.item_refresh_s:
-            return
-        self.model_version = await self.store.model_version(ONLINE_MODEL_VERSION)
-        self.items.load(await self.store.load_items(self.model_version))
-        self._items_loaded_at = now
+        if force or now - self._version_checked_at >= self.settings.model_poll_s:
+            self._version_checked_at = now
+            version = await self.store.model_version(ONLINE_MODEL_VERSION)
+            if version != self.model_version and await self._swap(version):
+                return
+        if force or now - self._items_loaded_at >= self.settings.item_refresh_s:
+            self.items.load(await self.store.load_items(self.model_version))
+            self._items_loaded_at = now
+
+    async def _swap(self, version: str) -> bool:
+        """Score with ``version``'s item table from now on; keep the old one if it is unusable."""
+        vectors = await self.store.load_items(version)
+        if not vectors:
+            log.error(
+                "model %s has no %d-dim item vectors in Redis; staying on %s",
+                version,
+                self.settings.vector_size,
+                self.model_version,
+            )
+            return False
+        items = ItemTable(self.settings.vector_size, self.settings.seed)
+        items.load(vectors)
+        self.items = items
+        self.model = InterestModel(items, interest_config(self.settings), mix=self.model.mix)
+        log.info("swapped model %s -> %s (%d items)", self.model_version, version, len(items))
+        self.model_version = version
+        self._items_loaded_at = time.monotonic()
+        return True
 
     async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
         out = Outgoing()

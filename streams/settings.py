@@ -102,6 +102,7 @@ class Settings:
     fetch_max_wait_ms: int = _setting(
         20, "Longest a Kafka fetch waits at the broker; bounds latency on Tansu."
     )
+    model_poll_s: float = _setting(1.0, "How often workers check for a newly published model.")
     item_refresh_s: float = _setting(10.0, "Seconds between reloads of item vectors.")
     broker_rebalance_timeout_s: float = _setting(
         60.0, "Faust rebalance timeout; 3 is fine for tests and the embedded demo."
@@ -110,6 +111,16 @@ class Settings:
         30.0, "Consumer session timeout; a dead worker's partitions move after this."
     )
     redis_retry_max_s: float = _setting(5.0, "Cap of the backoff while Redis is unreachable.")
+    model_dir: str = _setting("./model-store", "Where the trainer keeps model weights files.")
+    trainer_interval_s: float = _setting(900.0, "Longest time between model refreshes.")
+    trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
+    trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")
+    trainer_epochs: int = _setting(3, "Epochs per refresh (warm-started).")
+    trainer_batch_size: int = _setting(256, "Sequences per training batch.")
+    trainer_learning_rate: float = _setting(0.001, "Adam learning rate of the GRU.")
+    trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
+    trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
+    trainer_dropout: float = _setting(0.2, "Dropout of the GRU.")
     stats_log_interval_s: float = _setting(10.0, "Seconds between a worker's totals log lines.")
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")
     log_level: str = _setting("info", "Log level of workers.")
@@ -132,6 +143,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
+        if self.trainer_loss not in ("full", "sampled"):
+            raise SettingsError(f"{ENV_PREFIX}TRAINER_LOSS must be full or sampled")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"{ENV_PREFIX}REDIS_URL must start with redis:// or rediss://")
         host, sep, port = self.kafka_bootstrap.rpartition(":")

@@ -1,0 +1,220 @@
+"""One validated refresh of the long-term model, from users' item histories.
+
+The trainer service and the evaluation harness both call :func:`refresh`: it
+holds back each user's last item, trains a candidate (warm-started from the
+current model when there is one), scores candidate and current on the held-back
+items (NDCG@10, full ranking) and says whether the candidate may be published.
+Without a current model the bar is the most-popular-items ranking.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from models.long_term.gru import GRUConfig, GRURecommender, pad_sequences
+from models.long_term.training import (
+    ProgressCallback,
+    TrainConfig,
+    TrainReport,
+    evaluate_next_item,
+    grow_items,
+    train,
+)
+from models.ranking_metrics import ndcg_from_ranks
+
+Histories = Mapping[str, Sequence[str]]
+
+
+@dataclass
+class Vocabulary:
+    """Item ids ↔ the GRU's rows 1..n (0 is padding); only ever grows.
+
+    >>> vocab = Vocabulary.grown(None, {"u": ["a", "b", "a"]})
+    >>> vocab.encode(["b", "zz", "a"]), len(vocab)
+    ([2, 1], 2)
+    """
+
+    ids: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def grown(cls, previous: Vocabulary | None, histories: Histories) -> Vocabulary:
+        vocab = cls(list(previous.ids), dict(previous.rows)) if previous else cls()
+        for items in histories.values():
+            for item in items:
+                if item not in vocab.rows:
+                    vocab.ids.append(item)
+                    vocab.rows[item] = len(vocab.ids)
+        return vocab
+
+    def encode(self, items: Sequence[str]) -> list[int]:
+        """Rows of the known items, unknown ones dropped."""
+        return [self.rows[i] for i in items if i in self.rows]
+
+
+@dataclass(frozen=True)
+class RefreshConfig:
+    dim: int = 32
+    max_len: int = 50
+    dropout: float = 0.2
+    k: int = 10
+    min_steps: int = 300  # small catalogues still get enough optimizer steps
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class RefreshResult:
+    """The candidate and the figures the publication gate saw."""
+
+    model: GRURecommender
+    vocab: Vocabulary
+    report: TrainReport
+    candidate_ndcg: float
+    baseline_ndcg: float
+    baseline: str  # "current" or "popularity"
+    held_out_users: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.held_out_users > 0 and self.candidate_ndcg >= self.baseline_ndcg
+
+
+def holdout(histories: Histories) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Users with 3+ items lose their last one to validation; the rest train whole.
+
+    >>> holdout({"a": ["x", "y", "z"], "b": ["x", "y"]})
+    ({'a': ['x', 'y'], 'b': ['x', 'y']}, {'a': 'z'})
+    """
+    train_part: dict[str, list[str]] = {}
+    targets: dict[str, str] = {}
+    for user, items in histories.items():
+        if len(items) >= 3:
+            train_part[user], targets[user] = list(items[:-1]), items[-1]
+        else:
+            train_part[user] = list(items)
+    return train_part, targets
+
+
+SequenceTransform = Callable[[list[list[int]]], list[list[int]]]
+
+
+def refresh(
+    histories: Histories,
+    current: tuple[GRURecommender, Vocabulary] | None,
+    config: RefreshConfig,
+    progress: ProgressCallback | None = None,
+    train_transform: SequenceTransform | None = None,
+) -> RefreshResult:
+    """Train and validate one candidate; nothing is published here.
+
+    ``train_transform`` alters the training sequences only (never the
+    held-back targets): experiments and the gate's own tests use it.
+    """
+    train_part, targets = holdout(histories)
+    vocab = Vocabulary.grown(current[1] if current else None, histories)
+    model = _starting_model(current, vocab, config)
+    sequences = [s for s in (vocab.encode(v) for v in train_part.values()) if len(s) >= 2]
+    if train_transform is not None:
+        sequences = train_transform(sequences)
+    report = train(model, sequences, _with_enough_epochs(config, len(sequences)), progress)
+    users = sorted(targets)
+    candidate = _ndcg(
+        model, vocab, [train_part[u] for u in users], [targets[u] for u in users], config.k
+    )
+    if current is not None:
+        baseline_name = "current"
+        baseline = _ndcg(
+            current[0],
+            current[1],
+            [train_part[u] for u in users],
+            [targets[u] for u in users],
+            config.k,
+        )
+    else:
+        baseline_name = "popularity"
+        baseline = _popularity_ndcg(train_part, [targets[u] for u in users], config.k)
+    return RefreshResult(model, vocab, report, candidate, baseline, baseline_name, len(users))
+
+
+def _with_enough_epochs(config: RefreshConfig, n_sequences: int) -> TrainConfig:
+    """Raise the epoch count until training takes at least ``min_steps`` steps."""
+    steps_per_epoch = max(1, math.ceil(n_sequences / config.train.batch_size))
+    epochs = max(config.train.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    return replace(config.train, epochs=epochs)
+
+
+def _starting_model(
+    current: tuple[GRURecommender, Vocabulary] | None, vocab: Vocabulary, config: RefreshConfig
+) -> GRURecommender:
+    if current is None:
+        gru = GRUConfig(
+            n_items=max(len(vocab), 1),
+            dim=config.dim,
+            dropout=config.dropout,
+            max_len=config.max_len,
+            seed=config.train.seed,
+        )
+        return GRURecommender(gru)
+    # Warm start on a copy: the current model must stay as it is for validation.
+    return grow_items(copy.deepcopy(current[0]), len(vocab), seed=config.train.seed)
+
+
+def _ndcg(
+    model: GRURecommender, vocab: Vocabulary, histories: list[list[str]], targets: list[str], k: int
+) -> float:
+    """NDCG@k over all held-out users; a target the model does not know is a miss."""
+    known = [i for i, t in enumerate(targets) if t in vocab.rows]
+    if not targets:
+        return 0.0
+    if not known:
+        return 0.0
+    metrics = evaluate_next_item(
+        model,
+        [vocab.encode(histories[i]) for i in known],
+        [vocab.rows[targets[i]] for i in known],
+        k=k,
+    )
+    return metrics["ndcg"] * len(known) / len(targets)
+
+
+def _popularity_ndcg(train_part: Mapping[str, Sequence[str]], targets: list[str], k: int) -> float:
+    counts = Counter(item for items in train_part.values() for item in items)
+    order = {item: rank for rank, (item, _) in enumerate(counts.most_common())}
+    ranks = np.array([order.get(t, len(order) + k) for t in targets], dtype=np.int64)
+    return float(ndcg_from_ranks(ranks, k).mean()) if len(ranks) else 0.0
+
+
+def item_vectors(model: GRURecommender, vocab: Vocabulary) -> dict[str, np.ndarray]:
+    """Each known item's embedding, in the space user vectors score against."""
+    with torch.no_grad():
+        table = model.item_vectors().float().cpu().numpy()
+    return {item: table[row].astype(np.float32) for item, row in vocab.rows.items()}
+
+
+def user_vectors(
+    model: GRURecommender, vocab: Vocabulary, histories: Histories, batch_size: int = 1024
+) -> dict[str, np.ndarray]:
+    """Long-term vectors of the given users, from their whole histories."""
+    users = [u for u, items in histories.items() if vocab.encode(items)]
+    out: dict[str, np.ndarray] = {}
+    device = model.item_vectors().device
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(users), batch_size):
+            chunk = users[start : start + batch_size]
+            seqs, lengths = pad_sequences(
+                [vocab.encode(histories[u]) for u in chunk], model.config.max_len
+            )
+            vectors = model.user_vectors(seqs.to(device), lengths).float().cpu().numpy()
+            out.update({u: vectors[i].astype(np.float32) for i, u in enumerate(chunk)})
+    return out

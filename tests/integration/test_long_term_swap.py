@@ -1,0 +1,123 @@
+"""The trainer publishes a version; a running worker swaps to it mid-stream."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from state import InterestReader
+from state.model_registry import ModelRegistry
+from streams.embedded import EmbeddedServices
+from streams.settings import Settings
+from streams.trainer import Trainer, TrainerError
+from tests.integration.harness import (
+    decode_json,
+    events_applied,
+    isolated_settings,
+    produce,
+    read_topic,
+    start_worker,
+    wait_until,
+)
+from tests.integration.streams_fixtures import mixed_stream
+
+pytestmark = pytest.mark.slow
+
+
+def _settings(services: EmbeddedServices, tmp_path: Path) -> Settings:
+    return isolated_settings(
+        services,
+        vector_size=16,
+        trainer_epochs=4,
+        trainer_max_len=20,
+        model_dir=str(tmp_path / "models"),
+        model_poll_s=0.2,
+    )
+
+
+def _shuffle_targets(sequences: list[list[int]]) -> list[list[int]]:
+    """A broken candidate: every item replaced by a random one from the catalogue."""
+    rng = random.Random(0)
+    catalogue = sorted({i for s in sequences for i in s})
+    return [[rng.choice(catalogue) for _ in s] for s in sequences]
+
+
+def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Path) -> None:
+    settings = _settings(services, tmp_path)
+    first = mixed_stream(valid=3000, users=40, malformed_every=10_000, seed=5)
+    produce(settings, first.messages)  # type: ignore[arg-type]
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        users = sorted(first.valid_per_user)
+        wait_until(
+            lambda: events_applied(settings, users) == dict(first.valid_per_user),
+            timeout=90,
+            what="the first part to be applied",
+        )
+
+        trainer = Trainer(settings)
+        outcome = trainer.refresh_once()
+        assert outcome.result is not None and outcome.result.baseline == "popularity"
+        assert outcome.published == "gru-1", outcome.result
+        assert outcome.result.candidate_ndcg >= outcome.result.baseline_ndcg
+
+        second = mixed_stream(valid=1000, users=40, malformed_every=10_000, seed=6)
+        produce(settings, second.messages)  # type: ignore[arg-type]
+        expected = first.valid_per_user + second.valid_per_user
+        wait_until(
+            lambda: events_applied(settings, sorted(expected)) == dict(expected),
+            timeout=90,
+            what="exact counts across the swap",
+        )
+        recs = read_topic(settings, settings.topic_recommendations, expect=4000)
+    finally:
+        worker.stop()
+
+    versions = [decode_json(v)["model_version"] for _, v in recs]
+    assert set(versions) == {"online", "gru-1"}
+    assert versions[-1] == "gru-1"
+    assert "swapped model online -> gru-1" in (tmp_path / "worker.log").read_text()
+
+    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        state = reader.get_user(users[0])
+    finally:
+        reader.close()
+    assert state is not None and state.model_version == "gru-1"
+    assert state.long_term is not None and state.long_term.shape == (16,)
+    assert 0.0 < state.mix_weight < 1.0
+
+    # A candidate trained on shuffled sequences must not replace gru-1.
+    broken = Trainer(settings, train_transform=_shuffle_targets).refresh_once()
+    assert broken.published is None and broken.result is not None
+    assert broken.result.baseline == "current"
+    assert broken.result.candidate_ndcg < broken.result.baseline_ndcg
+    registry = ModelRegistry.from_url(settings.redis_url, settings.redis_prefix, 60)
+    assert registry.current_version() == "gru-1"
+
+    # A tampered weights file is refused, loudly, and gru-1 stays.
+    weights = Path(settings.model_dir) / "gru-1.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(TrainerError, match="checksum"):
+        Trainer(settings).refresh_once()
+    env = {**settings.as_env(), "PATH": "/usr/bin:/bin"}
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "trainer", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 2
+    assert cli.stderr.count("\n") == 1 and "checksum" in cli.stderr
+    assert registry.current_version() == "gru-1"
+    announced = read_topic(settings, settings.topic_model_updates, expect=1, timeout=10)
+    assert [orjson.loads(v or b"{}")["version"] for _, v in announced] == ["gru-1"]
+    registry.close()
