@@ -77,3 +77,14 @@ def test_compose_file_structure() -> None:
     worker_env = _env_dict(config["services"]["worker"].get("environment"))
     assert worker_env.get("INTERESTS_KAFKA_BOOTSTRAP") == "kafka:9092"
     assert worker_env.get("INTERESTS_REDIS_URL", "").startswith("redis://redis:6379")
+
+
+def test_trainer_reserves_an_nvidia_gpu() -> None:
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load(
+        (Path(__file__).parents[2] / "docker" / "docker-compose.yml").read_text()
+    )
+    trainer = compose["services"]["trainer"]
+    devices = trainer["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert trainer["command"] == ["trainer"]
