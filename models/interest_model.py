@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from models.blend import MixWeightLearner, blend, cosine
+from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sample_negative
 from models.short_term import ShortTermInterest, UserVector
@@ -27,6 +28,8 @@ class UserInterest:
     recent: tuple[str, ...] = ()
     long_term: np.ndarray | None = None
     mix_offset: float = 0.0
+    shift_state: ShiftState | None = None
+    shift: Shift | None = None  # set only on the state right after a detected shift
 
     @classmethod
     def new(cls, dim: int) -> UserInterest:
@@ -40,6 +43,7 @@ class InterestConfig:
     l2: float = 0.001
     recent_items: int = 50
     learn_items: bool = True
+    shift_lean: float = 2.0  # logits the mix weight moves towards short-term after a shift
     event_weights: Mapping[str, float] = field(default_factory=lambda: {"view": 1.0})
 
 
@@ -63,6 +67,7 @@ class InterestModel:
         self.short_term = ShortTermInterest(config.half_life_s)
         self.factors = OnlineItemFactors(items, config.learning_rate, config.l2)
         self.mix = mix or MixWeightLearner()
+        self.shifts = ShiftDetector()
 
     def apply(
         self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
@@ -71,17 +76,31 @@ class InterestModel:
         weight = self.config.event_weights[event_type]
         context = self.short_term.decayed(user.short_term, ts)
         item = self.items.vector(item_id)
-        mix_offset = user.mix_offset
-        if user.long_term is not None and context.any() and weight > 0:
-            step = self.mix.observe(mix_offset, cosine(user.long_term, item), cosine(context, item))
-            mix_offset = step.user_offset
+        mix_offset, shift_state, shift = user.mix_offset, user.shift_state, None
+        if user.long_term is not None and weight > 0:
+            similarity = cosine(user.long_term, item)
+            if context.any():
+                mix_offset = self.mix.observe(
+                    mix_offset, similarity, cosine(context, item)
+                ).user_offset
+            shift_state, shift = self.shifts.update(shift_state or ShiftState.new(), similarity)
+            if shift is not None:
+                mix_offset -= self.config.shift_lean
         changed: list[str] = []
         if self.config.learn_items:
             negative = sample_negative(self.items, sample_key)
             changed = self.factors.learn(context, item_id, weight, negative)
         short_term = self.short_term.update(user.short_term, self.items.vector(item_id), weight, ts)
         recent = (item_id, *(i for i in user.recent if i != item_id))[: self.config.recent_items]
-        return replace(user, short_term=short_term, recent=recent, mix_offset=mix_offset), changed
+        after = replace(
+            user,
+            short_term=short_term,
+            recent=recent,
+            mix_offset=mix_offset,
+            shift_state=shift_state,
+            shift=shift,
+        )
+        return after, changed
 
     def scoring_vector(self, user: UserInterest) -> np.ndarray:
         """The blended direction that ranks items for this user."""

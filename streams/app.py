@@ -161,6 +161,7 @@ class BatchRunner:
                 continue
             out.recommendations += one.recommendations
             out.dead_letters += one.dead_letters
+            out.shifts += one.shifts
             out.applied += one.applied
             out.skipped += one.skipped
         return out
@@ -187,6 +188,10 @@ async def _produce(app: faust.App, settings: Settings, out: Outgoing) -> None:
     for key, value in out.recommendations:
         futures.append(
             await producer.send(settings.topic_recommendations, key, value, None, None, None)
+        )
+    for key, value in out.shifts:
+        futures.append(
+            await producer.send(settings.topic_interest_shifts, key, value, None, None, None)
         )
     for dlq_key, value in out.dead_letters:
         futures.append(await producer.send(settings.topic_dlq, dlq_key, value, None, None, None))

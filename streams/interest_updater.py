@@ -30,7 +30,9 @@ import orjson
 
 from models import ItemTable, UserVector
 from models.interest_model import InterestConfig, InterestModel, UserInterest
+from models.interest_shift import ShiftState
 from models.short_term import rebase
+from models.topk import top_k
 from state import StoredUser, UserStateStore, UserWrite
 from streams.dead_letter import DeadLetter
 from streams.events import Event, EventRules, Rejection, decode_event
@@ -41,6 +43,17 @@ log = logging.getLogger(__name__)
 ONLINE_MODEL_VERSION = "online"
 
 
+def _shift_state(raw: dict[str, float] | None) -> ShiftState | None:
+    """A stored detector state; a corrupt one restarts the detector, never the worker."""
+    if not raw:
+        return None
+    try:
+        return ShiftState.from_dict(raw)
+    except ValueError:
+        log.warning("discarding an unreadable shift state %r", raw)
+        return None
+
+
 def interest_config(settings: Settings) -> InterestConfig:
     return InterestConfig(
         half_life_s=settings.short_term_half_life_s,
@@ -48,6 +61,7 @@ def interest_config(settings: Settings) -> InterestConfig:
         l2=settings.l2,
         recent_items=settings.recent_items,
         event_weights=settings.event_weights,
+        shift_lean=settings.shift_lean,
     )
 
 
@@ -71,6 +85,7 @@ class Outgoing:
 
     recommendations: list[tuple[bytes, bytes]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    shifts: list[tuple[bytes, bytes]] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0
 
@@ -193,6 +208,7 @@ class InterestUpdater:
             if ok:
                 out.applied += len(fold.steps)
                 out.recommendations += [(user_id.encode(), m) for m in user_messages]
+                out.shifts += [self._shift_message(s) for s in fold.steps if s.interest.shift]
             else:
                 retry[user_id] = by_user[user_id]
         await self.store.save_items(
@@ -207,6 +223,7 @@ class InterestUpdater:
             tuple(user.recent_items),
             long_term=user.long_term if user.long_term_version == self.model_version else None,
             mix_offset=user.mix_offset,
+            shift_state=_shift_state(user.shift_state),
         )
         steps: list[_Step] = []
         for x in fresh:
@@ -275,7 +292,28 @@ class InterestUpdater:
             new_items=[step.located.event.item_id for step in fold.steps],
             mix_offset=fold.interest.mix_offset,
             mix_weight=self.model.mix.weight(fold.interest.mix_offset),
+            shift_state=fold.interest.shift_state.to_dict() if fold.interest.shift_state else None,
         )
+
+    def _shift_message(self, step: _Step) -> tuple[bytes, bytes]:
+        """``from``: the item nearest the long-term interest; ``to``: the one nearest
+        the items of the drop (the last ``shift.events`` chosen)."""
+        interest, event = step.interest, step.located.event
+        assert interest.shift is not None and interest.long_term is not None
+        rows = [self.items.index_of(i) for i in interest.recent[: max(1, interest.shift.events)]]
+        moved_to = self.items.matrix[rows].mean(axis=0)
+        nearest, _ = top_k(np.stack([interest.long_term, moved_to]), self.items.matrix, 1)
+        ids = self.items.ids
+        message = {
+            "user_id": event.user_id,
+            "ts": event.ts,
+            "from": ids[nearest[0, 0]] if nearest[0, 0] >= 0 else None,
+            "to": ids[nearest[1, 0]] if nearest[1, 0] >= 0 else None,
+            "strength": round(interest.shift.strength, 6),
+            "event_id": event.event_id,
+            "model_version": self.model_version,
+        }
+        return event.user_id.encode(), orjson.dumps(message)
 
     @staticmethod
     def _reemit_if_last(user: StoredUser, located: list[_Located], out: Outgoing) -> None:

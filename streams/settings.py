@@ -80,6 +80,9 @@ class Settings:
     topic_items: str = _setting("items", "Compacted item catalog topic.")
     topic_recommendations: str = _setting("recommendations", "Topic of emitted recommendations.")
     topic_model_updates: str = _setting("model-updates", "Topic announcing model versions.")
+    topic_interest_shifts: str = _setting(
+        "interest-shifts", "Topic of detected shifts of users' interest."
+    )
     topic_partitions: int = _setting(8, "Partitions for topics the service creates.")
     redis_prefix: str = _setting("ie:", "Prefix of every Redis key the service writes.")
     vector_size: int = _setting(32, "Dimension of interest and item vectors.")
@@ -121,6 +124,9 @@ class Settings:
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.2, "Dropout of the GRU.")
+    shift_lean: float = _setting(
+        2.0, "How far (logits) a detected shift moves a user's blend towards short-term."
+    )
     stats_log_interval_s: float = _setting(10.0, "Seconds between a worker's totals log lines.")
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")
     log_level: str = _setting("info", "Log level of workers.")

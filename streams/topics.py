@@ -17,6 +17,7 @@ def service_topics(settings: Settings) -> list[str]:
         settings.topic_items,
         settings.topic_recommendations,
         settings.topic_model_updates,
+        settings.topic_interest_shifts,
     ]
 
 

@@ -33,6 +33,7 @@ def isolated_settings(services: EmbeddedServices, **overrides: object) -> Settin
         topic_items=f"items-{tag}",
         topic_recommendations=f"recommendations-{tag}",
         topic_model_updates=f"model-updates-{tag}",
+        topic_interest_shifts=f"interest-shifts-{tag}",
         redis_prefix=f"t{tag}:",
         topic_partitions=4,
         broker_rebalance_timeout_s=3.0,

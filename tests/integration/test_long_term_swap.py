@@ -13,7 +13,9 @@ import pytest
 from state import InterestReader
 from state.model_registry import ModelRegistry
 from streams.embedded import EmbeddedServices
+from streams.events import Event
 from streams.settings import Settings
+from streams.synthetic import item_id
 from streams.trainer import Trainer, TrainerError
 from tests.integration.harness import (
     decode_json,
@@ -47,9 +49,28 @@ def _shuffle_targets(sequences: list[list[int]]) -> list[list[int]]:
     return [[rng.choice(catalogue) for _ in s] for s in sequences]
 
 
+def _planted(category: int, count: int, start: int) -> list[tuple[bytes, bytes]]:
+    """Events of the user "planted", all in one synthetic category."""
+    return [
+        (
+            b"planted",
+            Event(
+                "planted",
+                item_id(category, n % 20),
+                "view",
+                1_700_000_000.0 + start + n,
+                f"planted-{start + n}",
+            ).to_json(),
+        )
+        for n in range(count)
+    ]
+
+
 def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Path) -> None:
     settings = _settings(services, tmp_path)
     first = mixed_stream(valid=3000, users=40, malformed_every=10_000, seed=5)
+    first.messages += _planted(1, 80, start=0)  # type: ignore[arg-type]
+    first.valid_per_user["planted"] += 80
     produce(settings, first.messages)  # type: ignore[arg-type]
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
@@ -67,6 +88,9 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
         assert outcome.result.candidate_ndcg >= outcome.result.baseline_ndcg
 
         second = mixed_stream(valid=1000, users=40, malformed_every=10_000, seed=6)
+        # The planted user keeps to category 1 for a while, then switches to 5.
+        second.messages += _planted(1, 30, start=100) + _planted(5, 40, start=130)  # type: ignore[arg-type]
+        second.valid_per_user["planted"] += 70
         produce(settings, second.messages)  # type: ignore[arg-type]
         expected = first.valid_per_user + second.valid_per_user
         wait_until(
@@ -74,9 +98,19 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
             timeout=90,
             what="exact counts across the swap",
         )
-        recs = read_topic(settings, settings.topic_recommendations, expect=4000)
+        recs = read_topic(settings, settings.topic_recommendations, expect=4150)
+        shifts = [
+            decode_json(v)
+            for _, v in read_topic(settings, settings.topic_interest_shifts, expect=1, timeout=10)
+        ]
     finally:
         worker.stop()
+
+    planted = [s for s in shifts if s["user_id"] == "planted"]
+    assert planted, f"no interest shift for the planted user; shifts seen: {shifts}"
+    assert {"ts", "from", "to", "strength"} <= set(planted[0])
+    assert float(planted[0]["ts"]) >= 1_700_000_130.0  # not before the switch
+    assert str(planted[0]["to"]).startswith("c5-")
 
     versions = [decode_json(v)["model_version"] for _, v in recs]
     assert set(versions) == {"online", "gru-1"}
