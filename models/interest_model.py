@@ -68,6 +68,7 @@ class InterestModel:
         self.factors = OnlineItemFactors(items, config.learning_rate, config.l2)
         self.mix = mix or MixWeightLearner()
         self.shifts = ShiftDetector()
+        self.unavailable: set[int] = set()  # item rows never to recommend
 
     def apply(
         self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
@@ -112,6 +113,8 @@ class InterestModel:
         """Top-``k`` item rows and scores per user, recent items excluded."""
         vectors = np.stack([self.scoring_vector(u) for u in users])
         exclude = [
-            [row for row in map(self.items.get_index, u.recent) if row is not None] for u in users
+            [row for row in map(self.items.get_index, u.recent) if row is not None]
+            + list(self.unavailable)
+            for u in users
         ]
         return top_k(vectors, self.items.matrix, k, exclude)

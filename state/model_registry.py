@@ -89,12 +89,21 @@ class ModelRegistry:
                 out[self.keys.user_id_of(key.decode())] = [i.decode() for i in items]
         return out
 
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """Every catalog entry the workers saved from the ``items`` topic."""
+        out: dict[str, dict[str, Any]] = {}
+        for item_id, raw in self.client.hscan_iter(self.keys.item_meta(), count=2000):
+            entry = decode_json(raw, {})
+            if isinstance(entry, dict):
+                out[item_id.decode()] = entry
+        return out
+
     def publish(
         self,
         record: ModelRecord,
         items: Mapping[str, np.ndarray],
         long_term: Mapping[str, np.ndarray],
-        extra: Mapping[str, bytes] | None = None,
+        projection: bytes | None = None,
     ) -> None:
         """Write the version's vectors, then its record, then point workers at it."""
         item_key = self.keys.items(record.version)
@@ -113,8 +122,8 @@ class ModelRegistry:
                 )
                 pipe.expire(key, self.user_ttl_s)
             pipe.execute()
-        for name, value in (extra or {}).items():
-            self.client.set(f"{self.keys.prefix}{name}:{record.version}", value)
+        if projection is not None:
+            self.client.set(self.keys.content_projection(record.version), projection)
         fields = record.to_redis()
         fields["published_at"] = repr(time.time()).encode()
         self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]

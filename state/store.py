@@ -200,6 +200,22 @@ class UserStateStore:
             mapping = {item_id: encode_vector(v) for item_id, v in vectors.items()}
             await self.client.hset(self.keys.items(model_version), mapping=mapping)  # type: ignore[arg-type]
 
+    async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Like :meth:`save_items`, but never overwrites a vector already learned."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for item_id, vector in vectors.items():
+                pipe.hsetnx(self.keys.items(model_version), item_id, encode_vector(vector))
+            await pipe.execute()
+
+    async def save_catalog(self, entries: Mapping[str, bytes]) -> None:
+        """Catalog entries (raw JSON) of the ``items`` topic, by item id."""
+        if entries:
+            await self.client.hset(self.keys.item_meta(), mapping=dict(entries))  # type: ignore[arg-type]
+
+    async def load_projection(self, model_version: str) -> bytes | None:
+        raw = await self.client.get(self.keys.content_projection(model_version))
+        return raw if isinstance(raw, bytes) else None
+
     def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
         st, ts, n, recent, part, off, version, recs, topic, mix, shift, lt, lt_version = (
             row.get(f) for f in _READ_FIELDS

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import faust
@@ -74,18 +75,38 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         )
     )
 
+    catalog = app.topic(
+        settings.topic_items,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    store = UserStateStore.from_url(
+        settings.redis_url,
+        KeyLayout(settings.redis_prefix),
+        settings.vector_size,
+        settings.user_ttl_s,
+        settings.history_length,
+    )
+    updater = InterestUpdater(settings, store)
+
+    @app.agent(catalog, name="apply-catalog")
+    async def apply_catalog(stream: faust.StreamT[bytes]) -> None:
+        retry = redis_retry(settings)
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_size, settings.batch_within_s
+        )
+        async for events in batches:
+            batch = [_incoming(e) for e in events]
+            out = await retry.call_with_retry(partial(updater.add_catalog, batch), _log_outage)
+            await _produce(app, settings, out)
+
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
         await recommendations.maybe_declare()
         await dead_letters.maybe_declare()
-        store = UserStateStore.from_url(
-            settings.redis_url,
-            KeyLayout(settings.redis_prefix),
-            settings.vector_size,
-            settings.user_ttl_s,
-            settings.history_length,
-        )
-        runner = BatchRunner(InterestUpdater(settings, store), redis_retry(settings))
+        runner = BatchRunner(updater, redis_retry(settings))
         totals = WorkerTotals(settings.stats_log_interval_s)
         try:
             # take_events is on faust's Stream, not on its StreamT interface.
@@ -170,10 +191,11 @@ class BatchRunner:
         async def attempt() -> Outgoing:
             return await self.updater.apply(batch)
 
-        async def on_outage(error: Exception) -> None:
-            log.warning("Redis unavailable (%s); waiting and retrying", error)
+        return await self.retry.call_with_retry(attempt, _log_outage)
 
-        return await self.retry.call_with_retry(attempt, on_outage)
+
+async def _log_outage(error: Exception) -> None:
+    log.warning("Redis unavailable (%s); waiting and retrying", error)
 
 
 def _incoming(event: faust.EventT[Any]) -> Incoming:

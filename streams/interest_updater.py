@@ -29,6 +29,8 @@ import numpy as np
 import orjson
 
 from models import ItemTable, UserVector
+from models.cold_start import at_length, typical_norm
+from models.content_projection import ContentProjection, ItemFeatures, hash_features
 from models.interest_model import InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
 from models.short_term import rebase
@@ -41,6 +43,21 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 ONLINE_MODEL_VERSION = "online"
+
+
+def _catalog_entry(message: Incoming) -> tuple[str, ItemFeatures, bytes, bool] | str:
+    """(item id, features, raw JSON, available) of a catalog message, or why not."""
+    try:
+        body = orjson.loads(message.value or b"")
+    except orjson.JSONDecodeError as exc:
+        return f"catalog entry is not JSON: {exc}"
+    if not isinstance(body, dict):
+        return "catalog entry is not a JSON object"
+    item_id = body.get("item_id") or (message.key or b"").decode(errors="replace")
+    if not isinstance(item_id, str | int) or not str(item_id).strip():
+        return "catalog entry has no item_id (in the value or the key)"
+    available = body.get("available", True) is not False
+    return str(item_id).strip(), ItemFeatures.from_json(body), message.value or b"", available
 
 
 def _shift_state(raw: dict[str, float] | None) -> ShiftState | None:
@@ -127,6 +144,8 @@ class InterestUpdater:
         self.model_version = ONLINE_MODEL_VERSION
         self._items_loaded_at = 0.0
         self._version_checked_at = 0.0
+        self.projection: ContentProjection | None = None
+        self._cold_items: dict[str, np.ndarray] = {}
 
     async def refresh_items(self, force: bool = False) -> None:
         """Swap to a newly published model, or reload what other workers learned.
@@ -142,6 +161,30 @@ class InterestUpdater:
         if force or now - self._items_loaded_at >= self.settings.item_refresh_s:
             self.items.load(await self.store.load_items(self.model_version))
             self._items_loaded_at = now
+
+    async def add_catalog(self, entries: Sequence[Incoming]) -> Outgoing:
+        """Items from the ``items`` topic: saved, and placed by the content projection."""
+        out, catalog = Outgoing(), {}
+        for message in entries:
+            entry = _catalog_entry(message)
+            if isinstance(entry, str):
+                out.dead_letters.append((message.key, self._dead_letter(message, entry)))
+                continue
+            item_id, features, raw, available = entry
+            catalog[item_id] = raw
+            row = self.items.index_of(item_id) if item_id in self.items else None
+            if not available:
+                self.model.unavailable.add(self.items.index_of(item_id))
+            elif row is not None:
+                self.model.unavailable.discard(row)
+            if self.projection is not None and item_id not in self.items:
+                placed = self.projection.project(hash_features(features))
+                self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
+                self._cold_items[item_id] = self.items.vector(item_id)
+        await self.store.save_catalog(catalog)
+        await self.store.add_new_items(self.model_version, self._cold_items)
+        self._cold_items.clear()
+        return out
 
     async def _swap(self, version: str) -> bool:
         """Score with ``version``'s item table from now on; keep the old one if it is unusable."""
@@ -161,6 +204,8 @@ class InterestUpdater:
         log.info("swapped model %s -> %s (%d items)", self.model_version, version, len(items))
         self.model_version = version
         self._items_loaded_at = time.monotonic()
+        raw = await self.store.load_projection(version)
+        self.projection = ContentProjection.from_bytes(raw) if raw else None
         return True
 
     async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
@@ -302,7 +347,10 @@ class InterestUpdater:
         assert interest.shift is not None and interest.long_term is not None
         rows = [self.items.index_of(i) for i in interest.recent[: max(1, interest.shift.events)]]
         moved_to = self.items.matrix[rows].mean(axis=0)
-        nearest, _ = top_k(np.stack([interest.long_term, moved_to]), self.items.matrix, 1)
+        matrix = self.items.matrix
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        by_cosine = matrix / np.where(norms > 0, norms, 1.0)
+        nearest, _ = top_k(np.stack([interest.long_term, moved_to]), by_cosine, 1)
         ids = self.items.ids
         message = {
             "user_id": event.user_id,

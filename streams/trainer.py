@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from models.cold_start import cold_start_vectors
 from models.long_term import (
     GRURecommender,
     TrainConfig,
@@ -148,11 +149,15 @@ class Trainer:
             "train_seconds": result.report.seconds,
             "n_items": len(result.vocab),
         }
+        items = item_vectors(result.model, result.vocab)
+        projection, cold = cold_start_vectors(self.registry.catalog(), items)
+        figures["cold_start_items"] = len(cold)
         record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
         self.registry.publish(
             record,
-            item_vectors(result.model, result.vocab),
+            {**cold, **items},
             user_vectors(result.model, result.vocab, histories),
+            projection.to_bytes() if projection is not None else None,
         )
         asyncio.run(self._announce(record))
         log.info(

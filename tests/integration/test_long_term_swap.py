@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import subprocess
 import sys
@@ -49,21 +50,32 @@ def _shuffle_targets(sequences: list[list[int]]) -> list[list[int]]:
     return [[rng.choice(catalogue) for _ in s] for s in sequences]
 
 
-def _planted(category: int, count: int, start: int) -> list[tuple[bytes, bytes]]:
-    """Events of the user "planted", all in one synthetic category."""
+def _planted(
+    category: int, count: int, start: int, user: str = "planted"
+) -> list[tuple[bytes, bytes]]:
+    """Events of one user, all in one synthetic category."""
     return [
         (
-            b"planted",
+            user.encode(),
             Event(
-                "planted",
-                item_id(category, n % 20),
+                user,
+                item_id(category, (n * 7) % 50 if user == "fan" else n % 20),
                 "view",
                 1_700_000_000.0 + start + n,
-                f"planted-{start + n}",
+                f"{user}-{start + n}",
             ).to_json(),
         )
         for n in range(count)
     ]
+
+
+def _catalog_entry(item: str, category: int) -> tuple[bytes, bytes]:
+    body = {"item_id": item, "category": f"cat-{category}", "title": f"{item} in {category}"}
+    return item.encode(), orjson.dumps(body)
+
+
+def _produce_catalog(settings: Settings, entries: list[tuple[bytes, bytes]]) -> None:
+    produce(dataclasses.replace(settings, topic_interactions=settings.topic_items), entries)
 
 
 def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Path) -> None:
@@ -71,6 +83,11 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     first = mixed_stream(valid=3000, users=40, malformed_every=10_000, seed=5)
     first.messages += _planted(1, 80, start=0)  # type: ignore[arg-type]
     first.valid_per_user["planted"] += 80
+    first.messages += _planted(2, 80, start=0, user="fan")  # type: ignore[arg-type]
+    first.valid_per_user["fan"] += 80
+    _produce_catalog(
+        settings, [_catalog_entry(item_id(c, r), c) for c in range(8) for r in range(50)]
+    )
     produce(settings, first.messages)  # type: ignore[arg-type]
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
@@ -98,7 +115,24 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
             timeout=90,
             what="exact counts across the swap",
         )
-        recs = read_topic(settings, settings.topic_recommendations, expect=4150)
+        # A new item, described on the items topic, reaches a fan of its category
+        # before anyone has interacted with it.
+        _produce_catalog(settings, [_catalog_entry("c2-new", 2)])
+        registry = ModelRegistry.from_url(settings.redis_url, settings.redis_prefix, 60)
+        items_key = f"{settings.redis_prefix}items:gru-1"
+        wait_until(
+            lambda: bool(registry.client.hexists(items_key, "c2-new")),
+            timeout=30,
+            what="the new item's vector",
+        )
+        produce(settings, _planted(2, 1, start=500, user="fan"))
+        expected["fan"] += 1
+        wait_until(
+            lambda: events_applied(settings, ["fan"])["fan"] == expected["fan"],
+            timeout=30,
+            what="the fan's event",
+        )
+        recs = read_topic(settings, settings.topic_recommendations, expect=4231)
         shifts = [
             decode_json(v)
             for _, v in read_topic(settings, settings.topic_interest_shifts, expect=1, timeout=10)
@@ -111,6 +145,9 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     assert {"ts", "from", "to", "strength"} <= set(planted[0])
     assert float(planted[0]["ts"]) >= 1_700_000_130.0  # not before the switch
     assert str(planted[0]["to"]).startswith("c5-")
+
+    fan = [decode_json(v) for k, v in recs if k == b"fan"][-1]
+    assert "c2-new" in [i["item_id"] for i in fan["items"]]  # type: ignore[attr-defined]
 
     versions = [decode_json(v)["model_version"] for _, v in recs]
     assert set(versions) == {"online", "gru-1"}
@@ -131,7 +168,6 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     assert broken.published is None and broken.result is not None
     assert broken.result.baseline == "current"
     assert broken.result.candidate_ndcg < broken.result.baseline_ndcg
-    registry = ModelRegistry.from_url(settings.redis_url, settings.redis_prefix, 60)
     assert registry.current_version() == "gru-1"
 
     # A tampered weights file is refused, loudly, and gru-1 stays.
