@@ -91,6 +91,19 @@ class InterestReader:
             mix_weight=_float(fields.get(Field.MIX_WEIGHT)),
         )
 
+    def trending(self) -> list[str]:
+        """What new users are shown: time-decayed popular items, best first."""
+        raw = self.client.get(self.keys.trending())
+        body = decode_json(raw if isinstance(raw, bytes) else None, {})
+        return [str(i) for i in body.get("items", [])]
+
+    def recommendations_for(self, user_id: str) -> list[str]:
+        """The user's latest recommendations, or trending items for a new user."""
+        user = self.get_user(user_id)
+        if user is not None and user.recommendations:
+            return [str(r["item_id"]) for r in user.recommendations]
+        return self.trending()
+
     def forget(self, user_id: str) -> bool:
         """Delete every key of the user; True when there was something."""
         return bool(self.client.delete(self.keys.user(user_id), self.keys.history(user_id)))

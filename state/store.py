@@ -212,6 +212,10 @@ class UserStateStore:
         if entries:
             await self.client.hset(self.keys.item_meta(), mapping=dict(entries))  # type: ignore[arg-type]
 
+    async def save_trending(self, item_ids: list[str], model_version: str) -> None:
+        body = {"items": item_ids, "model_version": model_version, "updated_at": time.time()}
+        await self.client.set(self.keys.trending(), encode_json(body))
+
     async def load_projection(self, model_version: str) -> bytes | None:
         raw = await self.client.get(self.keys.content_projection(model_version))
         return raw if isinstance(raw, bytes) else None

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import orjson
 
@@ -19,16 +20,29 @@ class UsageError(Exception):
     """A user-facing problem, printed as one line."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number") from None
+    if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
 
@@ -74,7 +88,7 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         reader.close()
     if user is None:
-        raise UsageError(f"no state for user {args.user_id!r}")
+        return _show_new_user(args, settings)
     if args.json:
         sys.stdout.write(orjson.dumps(user.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -85,6 +99,30 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     print("recent: " + " ".join(user.recent_items[:10]))
     for rank, rec in enumerate(user.recommendations, 1):
         print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}")
+    return 0
+
+
+def _show_new_user(args: argparse.Namespace, settings: Settings) -> int:
+    """A user the service has never seen gets what new users are shown."""
+    from state import InterestReader
+
+    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        trending = reader.trending()
+    finally:
+        reader.close()
+    if args.json:
+        body = {
+            "user_id": args.user_id,
+            "events_applied": 0,
+            "known": False,
+            "recommendations": trending,
+            "source": "trending",
+        }
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(f"no state for user {args.user_id}; new users are shown trending items:")
+        print("  " + (" ".join(trending) if trending else "(none yet)"))
     return 0
 
 
@@ -121,8 +159,10 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="interests", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="interests", description=__doc__)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
 
     sub.add_parser("worker", help="run a stream worker").set_defaults(run=cmd_worker)
 

@@ -35,6 +35,7 @@ from models.interest_model import InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
 from models.short_term import rebase
 from models.topk import top_k
+from models.trending import TrendingItems
 from state import StoredUser, UserStateStore, UserWrite
 from streams.dead_letter import DeadLetter
 from streams.events import Event, EventRules, Rejection, decode_event
@@ -146,6 +147,8 @@ class InterestUpdater:
         self._version_checked_at = 0.0
         self.projection: ContentProjection | None = None
         self._cold_items: dict[str, np.ndarray] = {}
+        self.trending = TrendingItems(settings.trending_half_life_s)
+        self._trending_saved_at = 0.0
 
     async def refresh_items(self, force: bool = False) -> None:
         """Swap to a newly published model, or reload what other workers learned.
@@ -203,6 +206,7 @@ class InterestUpdater:
         self.model = InterestModel(items, interest_config(self.settings), mix=self.model.mix)
         log.info("swapped model %s -> %s (%d items)", self.model_version, version, len(items))
         self.model_version = version
+        self.trending = TrendingItems(self.settings.trending_half_life_s)  # rows changed
         self._items_loaded_at = time.monotonic()
         raw = await self.store.load_projection(version)
         self.projection = ContentProjection.from_bytes(raw) if raw else None
@@ -228,7 +232,19 @@ class InterestUpdater:
             pending = await self._apply_users(pending, out)
         if pending:
             raise RuntimeError(f"{len(pending)} users kept conflicting; another writer is active")
+        await self._save_trending()
         return out
+
+    async def _save_trending(self) -> None:
+        """This worker's partitions are a random sample of users: its trend is everyone's."""
+        now = time.monotonic()
+        if now - self._trending_saved_at < self.settings.trending_publish_s:
+            return
+        self._trending_saved_at = now
+        rows = self.trending.top(self.settings.top_k)
+        if len(rows):
+            ids = self.items.ids
+            await self.store.save_trending([ids[r] for r in rows.tolist()], self.model_version)
 
     async def _apply_users(
         self, by_user: dict[str, list[_Located]], out: Outgoing
@@ -277,6 +293,8 @@ class InterestUpdater:
             )
             changed_items.update(changed)
             steps.append(_Step(x, interest))
+            weight = self.settings.event_weights[x.event.type]
+            self.trending.add(self.items.index_of(x.event.item_id), x.event.ts, weight)
         return _Folded(user, steps, interest)
 
     def _short_term_now(self, user: StoredUser) -> np.ndarray:

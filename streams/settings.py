@@ -124,6 +124,10 @@ class Settings:
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.2, "Dropout of the GRU.")
+    trending_half_life_s: float = _setting(
+        3600.0, "Half-life of the popularity that new users are shown."
+    )
+    trending_publish_s: float = _setting(5.0, "How often a worker saves trending items.")
     shift_lean: float = _setting(
         2.0, "How far (logits) a detected shift moves a user's blend towards short-term."
     )
