@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.demo import DemoStream, demo_settings, start_worker, wait_for_worker, watch
-from streams.embedded import ManagedProcess, embedded_services
+from streams.demo import DemoStream, demo_settings, wait_for_worker, watch
+from streams.embedded import ManagedProcess, embedded_services, start_worker
 from streams.event_producer import EventProducer
 from streams.latency import LatencyTracker
 from streams.settings import Settings

@@ -11,9 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from state import InterestReader
-from streams.embedded import EmbeddedServices, ManagedProcess, embedded_services
+from streams.embedded import EmbeddedServices, ManagedProcess, embedded_services, start_worker
 from streams.event_producer import EventProducer
 from streams.latency import LatencyTracker
 from streams.settings import Settings
@@ -32,21 +29,6 @@ from streams.topics import ensure_topics
 
 MALFORMED_EVERY = 97
 SHOWN_ITEMS = 5
-
-
-def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
-    """A worker in its own process group, as ``interests worker`` would run."""
-    env = {**os.environ, **settings.as_env()}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return ManagedProcess("worker", process, 0)
 
 
 def demo_settings(base: Settings, services: EmbeddedServices) -> Settings:

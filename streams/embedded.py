@@ -12,11 +12,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from streams.settings import Settings
 
 REDIS_INSTALL_HINT = "redis-server not found; install it with: sudo apt-get install redis-server"
 TANSU_INSTALL_HINT = (
@@ -153,6 +156,20 @@ def start_redis(workdir: Path, port: int | None = None, appendonly: bool = False
         str(workdir / "redis.log"),
     ]
     return start_process("redis-server", argv, port, workdir / "redis.stdout.log")
+
+
+def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
+    """``interests worker`` in its own process group, with these settings."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env={**os.environ, **settings.as_env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return ManagedProcess("worker", process, 0)
 
 
 @dataclass

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from state import InterestReader
-from streams.embedded import EmbeddedServices, ManagedProcess
+from streams.embedded import EmbeddedServices
 from streams.event_producer import EventProducer
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -44,20 +40,6 @@ def isolated_settings(services: EmbeddedServices, **overrides: object) -> Settin
     settings = Settings.from_env({}, **base)
     asyncio.run(ensure_topics(settings))
     return settings
-
-
-def start_worker(settings: Settings, log_path: Path) -> ManagedProcess:
-    env = {**os.environ, **settings.as_env()}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return ManagedProcess("worker", process, 0)
 
 
 def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:

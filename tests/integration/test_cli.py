@@ -9,14 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.embedded import EmbeddedServices
+from streams.embedded import EmbeddedServices, start_worker
 from streams.settings import Settings
 from tests.integration.harness import (
     events_applied,
     isolated_settings,
     produce,
     read_topic,
-    start_worker,
     wait_until,
 )
 from tests.integration.streams_fixtures import mixed_stream

@@ -13,7 +13,7 @@ import pytest
 
 from state import InterestReader
 from state.model_registry import ModelRegistry
-from streams.embedded import EmbeddedServices
+from streams.embedded import EmbeddedServices, start_worker
 from streams.events import Event
 from streams.settings import Settings
 from streams.synthetic import item_id
@@ -24,7 +24,6 @@ from tests.integration.harness import (
     isolated_settings,
     produce,
     read_topic,
-    start_worker,
     wait_until,
 )
 from tests.integration.streams_fixtures import mixed_stream

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded import EmbeddedServices, free_port, start_redis
+from streams.embedded import EmbeddedServices, free_port, start_redis, start_worker
 from tests.integration.harness import (
     events_applied,
     isolated_settings,
     produce,
-    start_worker,
     wait_until,
 )
 from tests.integration.streams_fixtures import mixed_stream

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from streams.dead_letter import DeadLetter
-from streams.embedded import EmbeddedServices
+from streams.embedded import EmbeddedServices, start_worker
 from tests.integration.harness import (
     decode_json,
     events_applied,
     isolated_settings,
     produce,
     read_topic,
-    start_worker,
     wait_until,
 )
 from tests.integration.streams_fixtures import mixed_stream
