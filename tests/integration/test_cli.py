@@ -87,3 +87,26 @@ def test_bad_arguments_get_one_line(services: EmbeddedServices) -> None:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     broken = interests(settings.replace(redis_url="redis://127.0.0.1:1/0"), "user", "u1")
     assert broken.returncode == 1 and broken.stderr.count("\n") == 1
+
+
+DATA = Path(__file__).parents[3] / "shared" / "data"
+
+
+@pytest.mark.parametrize("name", ["ml-100k.inter", "amazon-toys.txt", "amazon-video-games.txt"])
+def test_replay_streams_a_data_file_in_order(services: EmbeddedServices, name: str) -> None:
+    if not (DATA / name).exists():
+        pytest.skip(f"{DATA / name} is not here")
+    settings = isolated_settings(services)
+    result = interests(settings, "replay", str(DATA / name), "--limit", "300")
+    assert result.returncode == 0, result.stderr
+    assert "replayed 300 events" in result.stdout
+    events = [
+        orjson.loads(v or b"{}")
+        for _, v in read_topic(settings, settings.topic_interactions, expect=300, timeout=20)
+    ]
+    assert len(events) == 300
+    by_user: dict[str, list[float]] = {}
+    for event in events:
+        by_user.setdefault(event["user_id"], []).append(event["ts"])
+    # Each partition keeps order, and a user's events share one: per-user time order.
+    assert all(ts == sorted(ts) for ts in by_user.values())
