@@ -29,12 +29,12 @@ import numpy as np
 import orjson
 
 from models import ItemTable, UserVector
+from models.blend import cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures, hash_features
 from models.interest_model import InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
 from models.short_term import rebase
-from models.topk import top_k
 from models.trending import TrendingItems
 from state import StoredUser, UserStateStore, UserWrite
 from streams.dead_letter import DeadLetter
@@ -359,22 +359,19 @@ class InterestUpdater:
         )
 
     def _shift_message(self, step: _Step) -> tuple[bytes, bytes]:
-        """``from``: the item nearest the long-term interest; ``to``: the one nearest
-        the items of the drop (the last ``shift.events`` chosen)."""
+        """``to``: the item the user just chose; ``from``: of the user's recent items
+        before the drop, the one closest to their long-term interest."""
         interest, event = step.interest, step.located.event
         assert interest.shift is not None and interest.long_term is not None
-        rows = [self.items.index_of(i) for i in interest.recent[: max(1, interest.shift.events)]]
-        moved_to = self.items.matrix[rows].mean(axis=0)
-        matrix = self.items.matrix
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        by_cosine = matrix / np.where(norms > 0, norms, 1.0)
-        nearest, _ = top_k(np.stack([interest.long_term, moved_to]), by_cosine, 1)
-        ids = self.items.ids
+        before = [i for i in interest.recent[max(1, interest.shift.events) :] if i in self.items]
+        closest = max(
+            before, key=lambda i: cosine(interest.long_term, self.items.vector(i)), default=None
+        )
         message = {
             "user_id": event.user_id,
             "ts": event.ts,
-            "from": ids[nearest[0, 0]] if nearest[0, 0] >= 0 else None,
-            "to": ids[nearest[1, 0]] if nearest[1, 0] >= 0 else None,
+            "from": closest,
+            "to": event.item_id,
             "strength": round(interest.shift.strength, 6),
             "event_id": event.event_id,
             "model_version": self.model_version,

@@ -118,7 +118,10 @@ class Settings:
     trainer_interval_s: float = _setting(900.0, "Longest time between model refreshes.")
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
     trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")
-    trainer_epochs: int = _setting(3, "Epochs per refresh (warm-started).")
+    trainer_epochs: int = _setting(
+        30, "Most epochs per refresh; training stops earlier once it stops improving."
+    )
+    trainer_patience: int = _setting(3, "Epochs without improvement before training stops.")
     trainer_batch_size: int = _setting(256, "Sequences per training batch.")
     trainer_learning_rate: float = _setting(0.001, "Adam learning rate of the GRU.")
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")

@@ -58,6 +58,8 @@ def refresh_config(settings: Settings) -> RefreshConfig:
         dim=settings.vector_size,
         max_len=settings.trainer_max_len,
         dropout=settings.trainer_dropout,
+        patience=settings.trainer_patience,
+        seed=settings.seed,
         train=TrainConfig(
             epochs=settings.trainer_epochs,
             batch_size=settings.trainer_batch_size,

@@ -9,8 +9,8 @@ Without a current model the bar is the most-popular-items ranking.
 
 from __future__ import annotations
 
-import copy
 import math
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,14 +18,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from models.long_term.gru import GRUConfig, GRURecommender, pad_sequences
+from models.evaluation.long_term_refresh import (
+    LongTermConfig,
+    encode,
+    refresh_long_term,
+    training_sequences,
+)
+from models.long_term.gru import GRURecommender, pad_sequences
 from models.long_term.training import (
     ProgressCallback,
     TrainConfig,
     TrainReport,
     evaluate_next_item,
-    grow_items,
-    train,
 )
 from models.ranking_metrics import ndcg_from_ranks
 
@@ -57,6 +61,11 @@ class Vocabulary:
                     vocab.rows[item] = len(vocab.ids)
         return vocab
 
+    def get_index(self, item_id: str) -> int | None:
+        """The 0-based table row (GRU id − 1), as item tables number them."""
+        row = self.rows.get(item_id)
+        return None if row is None else row - 1
+
     def encode(self, items: Sequence[str]) -> list[int]:
         """Rows of the known items, unknown ones dropped."""
         return [self.rows[i] for i in items if i in self.rows]
@@ -69,7 +78,14 @@ class RefreshConfig:
     dropout: float = 0.2
     k: int = 10
     min_steps: int = 300  # small catalogues still get enough optimizer steps
+    patience: int = 3  # epochs without a better early-stopping score
+    seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def long_term_config(self) -> LongTermConfig:
+        return LongTermConfig(
+            dim=self.dim, dropout=self.dropout, max_len=self.max_len, seed=self.seed
+        )
 
 
 @dataclass
@@ -105,7 +121,7 @@ def holdout(histories: Histories) -> tuple[dict[str, list[str]], dict[str, str]]
     return train_part, targets
 
 
-SequenceTransform = Callable[[list[list[int]]], list[list[int]]]
+SequenceTransform = Callable[[dict[str, list[str]]], dict[str, list[str]]]
 
 
 def refresh(
@@ -117,33 +133,69 @@ def refresh(
 ) -> RefreshResult:
     """Train and validate one candidate; nothing is published here.
 
+    Every user's last item is held back. A fifth of those users (chosen by a
+    stable hash) decide when training stops; the others are the gate's test.
     ``train_transform`` alters the training sequences only (never the
-    held-back targets): experiments and the gate's own tests use it.
+    held-back items): experiments and the gate's own tests use it.
     """
     train_part, targets = holdout(histories)
     vocab = Vocabulary.grown(current[1] if current else None, histories)
-    model = _starting_model(current, vocab, config)
-    sequences = [s for s in (vocab.encode(v) for v in train_part.values()) if len(s) >= 2]
-    if train_transform is not None:
-        sequences = train_transform(sequences)
-    report = train(model, sequences, _with_enough_epochs(config, len(sequences)), progress)
-    users = sorted(targets)
-    candidate = _ndcg(
-        model, vocab, [train_part[u] for u in users], [targets[u] for u in users], config.k
-    )
-    if current is not None:
-        baseline_name = "current"
-        baseline = _ndcg(
-            current[0],
-            current[1],
-            [train_part[u] for u in users],
-            [targets[u] for u in users],
+    stop_users, gate_users = _split(sorted(targets))
+    sequences = train_transform(train_part) if train_transform else train_part
+
+    def early_stop_score(model: GRURecommender) -> float:
+        return _ndcg(
+            model,
+            vocab,
+            [train_part[u] for u in stop_users],
+            [targets[u] for u in stop_users],
             config.k,
         )
+
+    trainable = training_sequences(encode(sequences, vocab).values(), config.max_len)
+    training = _with_enough_epochs(config, len(trainable))
+    trained = refresh_long_term(
+        sequences,
+        vocab,
+        config.long_term_config(),
+        training,
+        previous=current[0] if current else None,
+        validate=early_stop_score if stop_users else None,
+        # Epochs raised for a small catalogue are tiny: no early stop before min_steps.
+        patience=config.patience if training.epochs == config.train.epochs else training.epochs,
+        progress=progress,
+        vector_users=[],
+    )
+    positions = sum(len(s) - 1 for s in trainable) * trained.epochs_run
+    report = TrainReport(
+        positions,
+        positions / max(trained.seconds, 1e-9),
+        float("nan"),
+        trained.epochs_run,
+        str(trained.model.item_vectors().device),
+        trained.seconds,
+    )
+    gate_histories = [train_part[u] for u in gate_users]
+    gate_targets = [targets[u] for u in gate_users]
+    candidate = _ndcg(trained.model, vocab, gate_histories, gate_targets, config.k)
+    if current is not None:
+        baseline_name = "current"
+        baseline = _ndcg(current[0], current[1], gate_histories, gate_targets, config.k)
     else:
         baseline_name = "popularity"
-        baseline = _popularity_ndcg(train_part, [targets[u] for u in users], config.k)
-    return RefreshResult(model, vocab, report, candidate, baseline, baseline_name, len(users))
+        baseline = _popularity_ndcg(train_part, gate_targets, config.k)
+    return RefreshResult(
+        trained.model, vocab, report, candidate, baseline, baseline_name, len(gate_users)
+    )
+
+
+def _split(users: list[str]) -> tuple[list[str], list[str]]:
+    """(early-stopping users, gate users): a stable fifth / four fifths."""
+    if len(users) < 10:
+        return [], users
+    stop = [u for u in users if zlib.crc32(u.encode()) % 5 == 0]
+    chosen = set(stop)
+    return stop, [u for u in users if u not in chosen]
 
 
 def _with_enough_epochs(config: RefreshConfig, n_sequences: int) -> TrainConfig:
@@ -151,22 +203,6 @@ def _with_enough_epochs(config: RefreshConfig, n_sequences: int) -> TrainConfig:
     steps_per_epoch = max(1, math.ceil(n_sequences / config.train.batch_size))
     epochs = max(config.train.epochs, math.ceil(config.min_steps / steps_per_epoch))
     return replace(config.train, epochs=epochs)
-
-
-def _starting_model(
-    current: tuple[GRURecommender, Vocabulary] | None, vocab: Vocabulary, config: RefreshConfig
-) -> GRURecommender:
-    if current is None:
-        gru = GRUConfig(
-            n_items=max(len(vocab), 1),
-            dim=config.dim,
-            dropout=config.dropout,
-            max_len=config.max_len,
-            seed=config.train.seed,
-        )
-        return GRURecommender(gru)
-    # Warm start on a copy: the current model must stay as it is for validation.
-    return grow_items(copy.deepcopy(current[0]), len(vocab), seed=config.train.seed)
 
 
 def _ndcg(

@@ -42,11 +42,11 @@ def _settings(services: EmbeddedServices, tmp_path: Path) -> Settings:
     )
 
 
-def _shuffle_targets(sequences: list[list[int]]) -> list[list[int]]:
+def _shuffle_targets(sequences: dict[str, list[str]]) -> dict[str, list[str]]:
     """A broken candidate: every item replaced by a random one from the catalogue."""
     rng = random.Random(0)
-    catalogue = sorted({i for s in sequences for i in s})
-    return [[rng.choice(catalogue) for _ in s] for s in sequences]
+    catalogue = sorted({i for s in sequences.values() for i in s})
+    return {user: [rng.choice(catalogue) for _ in s] for user, s in sequences.items()}
 
 
 def _planted(
@@ -144,6 +144,7 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     assert {"ts", "from", "to", "strength"} <= set(planted[0])
     assert float(planted[0]["ts"]) >= 1_700_000_130.0  # not before the switch
     assert str(planted[0]["to"]).startswith("c5-")
+    assert str(planted[0]["from"]).startswith("c1-")
 
     fan = [decode_json(v) for k, v in recs if k == b"fan"][-1]
     assert "c2-new" in [i["item_id"] for i in fan["items"]]  # type: ignore[attr-defined]
