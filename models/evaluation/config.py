@@ -1,0 +1,71 @@
+"""Every knob of an evaluation run, in one frozen, seedable object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from models.evaluation.long_term_refresh import LongTermConfig
+from models.evaluation.long_term_source import LongTermMode
+from models.interest_model import InterestConfig
+from models.long_term import TrainConfig
+
+ML100K_EVENT_WEIGHTS = {"view": 1.0, "like": 3.0}
+
+
+@dataclass(frozen=True)
+class MFConfig:
+    """river's BiasedMF on implicit feedback: logistic loss, sampled negatives."""
+
+    factors: int = 32
+    learning_rate: float = 0.05
+    l2: float = 0.001
+    negatives: int = 4
+    init_sigma: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Shared by the prequential, leave-one-out and drift protocols.
+
+    ``interest`` configures the short-term and blend variants exactly as the
+    worker's settings do; ``long_term.dim`` is also the dimension of their
+    item tables, so the blend can take over the GRU's item vectors.
+    """
+
+    k: int = 10
+    seed: int = 0
+    long_term: LongTermConfig = field(default_factory=LongTermConfig)
+    training: TrainConfig = field(default_factory=lambda: TrainConfig(device="cpu"))
+    interest: InterestConfig = field(default_factory=InterestConfig)
+    mf: MFConfig = field(default_factory=MFConfig)
+    blend_prior: float = 0.5
+    blend_priors: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    rebase_decay: float = 0.5
+    swap_learning_rate: float | None = 0.0
+    """Online item-vector step after the blend takes the GRU's vectors (None: unchanged)."""
+    long_term_mode: LongTermMode = "refresh"
+    popularity_half_life_s: float = 86_400.0
+    refresh_every: int = 10_000
+    exclude_seen: bool = False
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.refresh_every < 1 or self.patience < 1:
+            raise ValueError("k, refresh_every and patience must be positive")
+        if not 0.0 < self.blend_prior < 1.0 or not 0.0 <= self.rebase_decay <= 1.0:
+            raise ValueError("blend_prior must be in (0, 1) and rebase_decay in [0, 1]")
+
+    @property
+    def dim(self) -> int:
+        return self.long_term.dim
+
+    def seeded(self, seed: int) -> EvalConfig:
+        """The same run under another seed: every random source moves with it."""
+        return replace(
+            self,
+            seed=seed,
+            long_term=replace(self.long_term, seed=seed),
+            training=replace(self.training, seed=seed),
+            mf=replace(self.mf, seed=seed),
+        )

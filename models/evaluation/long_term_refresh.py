@@ -1,0 +1,222 @@
+"""(Re)train the long-term GRU on users' item-id sequences; one call per refresh.
+
+The GRU knows items as ids 1..n (0 is padding). Here id ``row + 1`` is the
+item at ``row`` of an item table, so ids stay stable while the table grows
+(rows are append-only), a previous model warm-starts with
+:func:`~models.long_term.grow_items`, and the returned item vectors line up
+with the table's rows. The trainer service and the evaluation harness both
+call :func:`refresh_long_term`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from models.long_term import GRUConfig, GRURecommender, TrainConfig, grow_items, pad_sequences
+from models.long_term.training import ProgressCallback, TrainProgress, train
+
+Validator = Callable[[GRURecommender], float]
+"""Higher is better (e.g. validation NDCG@10); called after every epoch."""
+
+
+class ItemRows(Protocol):
+    """What the refresh needs of an item table: ids by row, and row by id."""
+
+    @property
+    def ids(self) -> Sequence[str]: ...
+
+    def get_index(self, item_id: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class LongTermConfig:
+    """The GRU's shape; ``n_items`` comes from the item table at each refresh."""
+
+    dim: int = 64
+    hidden: int | None = None
+    layers: int = 1
+    dropout: float = 0.2
+    max_len: int = 50
+    seed: int = 0
+    windows: bool = True
+    """Train on every ``max_len`` window of a long sequence, not only its last one."""
+
+    def gru_config(self, n_items: int) -> GRUConfig:
+        return GRUConfig(
+            n_items, self.dim, self.hidden, self.layers, self.dropout, self.max_len, self.seed
+        )
+
+
+@dataclass(frozen=True)
+class LongTermRefresh:
+    """A refreshed model, its item vectors by table row and its users' vectors."""
+
+    model: GRURecommender
+    item_ids: list[str]
+    item_vectors: np.ndarray
+    user_vectors: dict[str, np.ndarray]
+    epochs_run: int
+    best_epoch: int | None
+    seconds: float
+
+
+def encode(sequences: Mapping[str, Sequence[str]], rows: ItemRows) -> dict[str, list[int]]:
+    """Item ids → GRU ids (row + 1); items missing from the table are dropped.
+
+    >>> from models.evaluation.catalog import Catalog
+    >>> encode({"u": ["b", "zz", "a"]}, Catalog(["a", "b"]))
+    {'u': [2, 1]}
+    """
+    out: dict[str, list[int]] = {}
+    for user, items in sequences.items():
+        found = (rows.get_index(item) for item in items)
+        out[user] = [row + 1 for row in found if row is not None]
+    return out
+
+
+@torch.no_grad()
+def user_vectors(
+    model: GRURecommender, encoded: Mapping[str, Sequence[int]], batch_size: int = 2048
+) -> dict[str, np.ndarray]:
+    """Each non-empty sequence's long-term vector (the GRU output after its last item)."""
+    model.eval()
+    device = model.item_vectors().device
+    users = [u for u, seq in encoded.items() if len(seq)]
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(users), batch_size):
+        chunk = users[start : start + batch_size]
+        seqs, lengths = pad_sequences([encoded[u] for u in chunk], model.config.max_len)
+        vectors = model.user_vectors(seqs.to(device), lengths).float().cpu().numpy()
+        out.update(zip(chunk, vectors, strict=True))
+    return out
+
+
+def training_sequences(encoded: Iterable[Sequence[int]], window: int | None) -> list[list[int]]:
+    """Sequences with a next item; with ``window``, cut into pieces of ``window + 1`` items
+    that overlap by one, from the end, so every transition is trained exactly once.
+
+    >>> training_sequences([[1, 2, 3, 4, 5, 6], [7]], window=2)
+    [[4, 5, 6], [2, 3, 4], [1, 2]]
+    >>> training_sequences([[1, 2, 3], [7]], window=None)
+    [[1, 2, 3]]
+    """
+    out: list[list[int]] = []
+    for seq in encoded:
+        seq = list(seq)
+        if window is None:
+            out += [seq] if len(seq) >= 2 else []
+            continue
+        end = len(seq)
+        while end >= 2:
+            out.append(seq[max(0, end - window - 1) : end])
+            end -= window
+    return out
+
+
+def item_vectors(model: GRURecommender, n_rows: int) -> np.ndarray:
+    """The GRU's item embeddings for table rows ``0..n_rows-1`` (float32, n_rows×dim)."""
+    weights = model.item_vectors().detach().float().cpu().numpy()
+    vectors: np.ndarray = np.ascontiguousarray(weights[1 : n_rows + 1], dtype=np.float32)
+    return vectors
+
+
+def warm_start(
+    previous: GRURecommender | None, config: LongTermConfig, n_items: int
+) -> GRURecommender:
+    """``previous`` grown to ``n_items`` when its shape fits, else a fresh model."""
+    fresh = config.gru_config(n_items)
+    if previous is None or previous.config.n_items > n_items:
+        return GRURecommender(fresh)
+    if replace(previous.config, n_items=n_items) != fresh:
+        return GRURecommender(fresh)
+    return grow_items(previous, n_items, seed=config.seed)
+
+
+def refresh_long_term(
+    sequences: Mapping[str, Sequence[str]],
+    rows: ItemRows,
+    config: LongTermConfig,
+    training: TrainConfig,
+    previous: GRURecommender | None = None,
+    validate: Validator | None = None,
+    patience: int = 3,
+    progress: ProgressCallback | None = None,
+    vector_users: Iterable[str] | None = None,
+) -> LongTermRefresh:
+    """Train on ``sequences`` (user → item ids in time order) and read the vectors out.
+
+    With ``validate``, training stops after ``patience`` epochs without a
+    better score and the best epoch's weights are kept. Vectors are made for
+    ``vector_users`` (default: every user in ``sequences``).
+    """
+    started = time.perf_counter()
+    encoded = encode(sequences, rows)
+    model = warm_start(previous, config, max(len(rows.ids), 1))
+    trainable = training_sequences(encoded.values(), config.max_len if config.windows else None)
+    epochs_run, best_epoch = 0, None
+    if trainable:
+        epochs_run, best_epoch = _train(model, trainable, training, validate, patience, progress)
+    model.eval()
+    wanted = encoded if vector_users is None else {u: encoded.get(u, []) for u in vector_users}
+    return LongTermRefresh(
+        model,
+        list(rows.ids),
+        item_vectors(model, len(rows.ids)),
+        user_vectors(model, wanted),
+        epochs_run,
+        best_epoch,
+        time.perf_counter() - started,
+    )
+
+
+class _EnoughEpochs(Exception):
+    """Raised from the progress callback to end training early."""
+
+
+@dataclass
+class _Best:
+    score: float = -np.inf
+    epoch: int | None = None
+    state: dict[str, torch.Tensor] | None = None
+    epochs_run: int = 0
+
+
+def _train(
+    model: GRURecommender,
+    sequences: list[list[int]],
+    training: TrainConfig,
+    validate: Validator | None,
+    patience: int,
+    progress: ProgressCallback | None,
+) -> tuple[int, int | None]:
+    """Train; with ``validate``, keep the best epoch. Returns (epochs run, best epoch)."""
+    best = _Best()
+
+    def on_progress(report: TrainProgress) -> None:
+        if progress is not None:
+            progress(report)
+        if report.step != report.steps_per_epoch:
+            return
+        best.epochs_run = report.epoch + 1
+        if validate is None:
+            return
+        score = validate(model)
+        if score > best.score:
+            best.score, best.epoch = score, report.epoch
+            best.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif report.epoch - (best.epoch if best.epoch is not None else -1) >= patience:
+            raise _EnoughEpochs
+
+    # train() takes no stopping rule; a callback that raises is how it stops early.
+    with contextlib.suppress(_EnoughEpochs):
+        train(model, sequences, training, on_progress)
+    if best.state is not None:
+        model.load_state_dict(best.state)
+    return best.epochs_run, best.epoch

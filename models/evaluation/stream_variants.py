@@ -1,0 +1,171 @@
+"""The five recommenders the streaming protocols compare, behind one small interface.
+
+Every variant scores the catalogue rows seen so far for a user (or says it has
+nothing to score with), learns one event, and hears about long-term refreshes.
+Rows are those of the run's :class:`~models.evaluation.catalog.Catalog`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+
+from models.blend import MixWeightLearner
+from models.evaluation.catalog import Catalog
+from models.evaluation.config import EvalConfig
+from models.evaluation.events import StreamEvent
+from models.evaluation.hot_swap import rebase_short_term, swap_item_vectors
+from models.evaluation.long_term_refresh import LongTermRefresh
+from models.evaluation.long_term_source import LongTermSource
+from models.evaluation.river_mf import OnlineMF
+from models.interest_model import InterestModel, UserInterest
+from models.item_table import ItemTable
+from models.online_item_factors import OnlineItemFactors
+from models.trending import TrendingItems
+
+VARIANTS = ("popularity", "river_mf", "short_term", "long_term", "blend")
+
+
+class StreamVariant(Protocol):
+    name: str
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        """Scores of rows ``0..n_rows-1``, or None when the variant has nothing for the user."""
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        """Apply one event (``key`` is its stream position, a deterministic seed)."""
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        """A new long-term model was trained on the past."""
+
+
+class Popularity:
+    """Recent popularity: time-decayed event counts, the same for every user."""
+
+    name = "popularity"
+
+    def __init__(self, half_life_s: float) -> None:
+        self.trend = TrendingItems(half_life_s)
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        scores = self.trend.scores[:n_rows]
+        return scores if scores.shape[0] == n_rows else np.pad(scores, (0, n_rows - len(scores)))
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        self.trend.add(row, event.ts, max(weight, 0.0))
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        pass
+
+
+class RiverMF:
+    """river's BiasedMF, one ``learn_one`` per observed pair and per sampled negative."""
+
+    name = "river_mf"
+
+    def __init__(self, config: EvalConfig, catalog: Catalog) -> None:
+        self.mf = OnlineMF(config.mf)
+        self.negatives = config.mf.negatives
+        self.catalog = catalog
+        self.rng = np.random.default_rng(config.mf.seed)
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        return self.mf.scores(user_id, n_rows)
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        if weight == 0:
+            return
+        sampled = self.rng.integers(0, len(self.catalog), self.negatives if weight > 0 else 0)
+        negatives = [(self.catalog.ids[r], int(r)) for r in sampled if r != row]
+        self.mf.learn(event.user_id, event.item_id, row, negatives, positive=weight > 0)
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        pass
+
+
+class Interest:
+    """The worker's :class:`InterestModel`; with a long-term source it is the blend."""
+
+    def __init__(self, name: str, config: EvalConfig, long_term: LongTermSource | None) -> None:
+        self.name = name
+        self.config = config
+        self.items = ItemTable(config.dim, config.seed)
+        self.model = InterestModel(self.items, config.interest, _mix(config))
+        self.users: dict[str, UserInterest] = {}
+        self.long_term = long_term
+
+    def user(self, user_id: str) -> UserInterest:
+        """The user's state, carrying the long-term vector the source has for them now."""
+        user = self.users.get(user_id) or UserInterest.new(self.items.dim)
+        if self.long_term is None:
+            return user
+        return replace(user, long_term=self.long_term.vector(user_id))
+
+    def take_item_vectors(self, ids: list[str], vectors: np.ndarray) -> None:
+        """The hot swap: GRU item vectors in, short-term vectors rebased, item step changed."""
+        swap_item_vectors(self.items, ids, vectors)
+        for user_id, user in self.users.items():
+            self.users[user_id] = rebase_short_term(user, self.items, self.config.rebase_decay)
+        step = self.config.swap_learning_rate
+        if step is not None:
+            interest = replace(self.model.config, learning_rate=step, learn_items=step > 0)
+            self.model.config = interest
+            self.model.factors = OnlineItemFactors(self.items, step, interest.l2)
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        if len(self.items) != n_rows:
+            raise RuntimeError(f"{self.name}: item table has {len(self.items)} rows, not {n_rows}")
+        scores: np.ndarray = self.items.matrix @ self.model.scoring_vector(self.user(user_id))
+        return scores
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        user, _ = self.model.apply(
+            self.user(event.user_id), event.item_id, event.event_type, event.ts, sample_key=key
+        )
+        self.users[event.user_id] = user
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        if self.long_term is not None:
+            self.take_item_vectors(refresh.item_ids, refresh.item_vectors)
+
+
+class LongTerm:
+    """The GRU's user vector (see :class:`LongTermSource`) against its item vectors."""
+
+    name = "long_term"
+
+    def __init__(self, source: LongTermSource) -> None:
+        self.source = source
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        vector = self.source.vector(user_id)
+        if self.source.refresh is None or vector is None:
+            return None  # nothing learned about this user yet: every target is a miss
+        known = self.source.refresh.item_vectors[:n_rows] @ vector
+        # Items newer than the model cannot be recommended by it.
+        return np.pad(known, (0, n_rows - known.shape[0]), constant_values=-np.inf)
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        pass
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        pass  # the shared source hears about it first
+
+
+def _mix(config: EvalConfig) -> MixWeightLearner:
+    return MixWeightLearner(prior=config.blend_prior)
+
+
+def build_variants(
+    config: EvalConfig, catalog: Catalog, source: LongTermSource
+) -> list[StreamVariant]:
+    """One of each, in :data:`VARIANTS` order; ``source`` must hear of refreshes first."""
+    return [
+        Popularity(config.popularity_half_life_s),
+        RiverMF(config, catalog),
+        Interest("short_term", config, long_term=None),
+        LongTerm(source),
+        Interest("blend", config, long_term=source),
+    ]
