@@ -85,7 +85,7 @@ class Settings:
     )
     topic_partitions: int = _setting(8, "Partitions for topics the service creates.")
     redis_prefix: str = _setting("ie:", "Prefix of every Redis key the service writes.")
-    vector_size: int = _setting(32, "Dimension of interest and item vectors.")
+    vector_size: int = _setting(64, "Dimension of interest and item vectors.")
     short_term_half_life_s: float = _setting(
         1800.0, "Half-life of short-term interest, in seconds of event time."
     )
@@ -119,14 +119,14 @@ class Settings:
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
     trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")
     trainer_epochs: int = _setting(
-        30, "Most epochs per refresh; training stops earlier once it stops improving."
+        40, "Most epochs per refresh; training stops earlier once it stops improving."
     )
-    trainer_patience: int = _setting(3, "Epochs without improvement before training stops.")
-    trainer_batch_size: int = _setting(256, "Sequences per training batch.")
-    trainer_learning_rate: float = _setting(0.001, "Adam learning rate of the GRU.")
+    trainer_patience: int = _setting(4, "Epochs without improvement before training stops.")
+    trainer_batch_size: int = _setting(128, "Sequences per training batch.")
+    trainer_learning_rate: float = _setting(0.003, "Adam learning rate of the GRU.")
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
-    trainer_dropout: float = _setting(0.2, "Dropout of the GRU.")
+    trainer_dropout: float = _setting(0.3, "Dropout of the GRU.")
     trending_half_life_s: float = _setting(
         3600.0, "Half-life of the popularity that new users are shown."
     )

@@ -257,7 +257,7 @@ def test_settings_table_has_one_row_per_field() -> None:
 
 def test_settings_table_shows_the_defaults() -> None:
     table = settings_table()
-    assert "| `INTERESTS_VECTOR_SIZE` | `32` |" in table
+    assert "| `INTERESTS_VECTOR_SIZE` | `64` |" in table
     assert f"`{format_weights(DEFAULT_EVENT_WEIGHTS)}`" in table
 
 
