@@ -224,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_bench)
 
+    from streams.evaluate_command import register as register_evaluate
+
+    register_evaluate(sub)  # type: ignore[arg-type]  # a subclass of ArgumentParser
+
     p = sub.add_parser("settings", help="print the settings in force")
     p.add_argument("--markdown", action="store_true", help="print the documented table")
     p.set_defaults(run=cmd_settings)

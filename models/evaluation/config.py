@@ -9,17 +9,15 @@ from models.evaluation.long_term_source import LongTermMode
 from models.interest_model import InterestConfig
 from models.long_term import TrainConfig
 
-ML100K_EVENT_WEIGHTS = {"view": 1.0, "like": 3.0}
-
 
 @dataclass(frozen=True)
 class MFConfig:
     """river's BiasedMF on implicit feedback: logistic loss, sampled negatives."""
 
     factors: int = 32
-    learning_rate: float = 0.05
+    learning_rate: float = 0.2
     l2: float = 0.001
-    negatives: int = 4
+    negatives: int = 20
     init_sigma: float = 0.1
     seed: int = 0
 
@@ -36,13 +34,15 @@ class EvalConfig:
     k: int = 10
     seed: int = 0
     long_term: LongTermConfig = field(default_factory=LongTermConfig)
-    training: TrainConfig = field(default_factory=lambda: TrainConfig(device="cpu"))
+    training: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=20, batch_size=64, lr=3e-3)
+    )
     interest: InterestConfig = field(default_factory=InterestConfig)
     mf: MFConfig = field(default_factory=MFConfig)
     blend_prior: float = 0.5
     blend_priors: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     rebase_decay: float = 0.5
-    swap_learning_rate: float | None = 0.0
+    swap_learning_rate: float | None = 0.05
     """Online item-vector step after the blend takes the GRU's vectors (None: unchanged)."""
     long_term_mode: LongTermMode = "refresh"
     popularity_half_life_s: float = 86_400.0

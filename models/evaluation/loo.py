@@ -238,6 +238,43 @@ def _choose_prior(
     return out
 
 
+def _popularity(data: _Data, config: EvalConfig) -> VariantScores:
+    ones = np.ones((len(data.test.users), 1))
+    return _variant("popularity", ones, data.counts[:, None] * 1.0, data, config)
+
+
+def _river_mf(data: _Data, config: EvalConfig) -> VariantScores:
+    """Scores ``bias_i + u·v_i`` as one product: users get a constant 1 column."""
+    mf = RiverMF(config, data.catalog)
+    _replay_online(mf, data, config)
+    zero = np.zeros(config.mf.factors)
+    users = np.stack([mf.mf.model.u_latents.get(u, zero) for u in data.test.users])
+    n = len(data.catalog)
+    items = np.hstack([mf.mf.latents[:n], mf.mf.biases[:n, None]])
+    return _variant("river_mf", np.hstack([users, np.ones((len(users), 1))]), items, data, config)
+
+
+def _short_term(data: _Data, config: EvalConfig) -> VariantScores:
+    short = _interest("short_term", data, config)
+    _replay_online(short, data, config)
+    vectors = _interest_vectors(short, short.users, data.test.users, None)
+    return _variant("short_term", vectors, short.items.matrix, data, config)
+
+
+def _blend(
+    data: _Data, config: EvalConfig, gru_items: np.ndarray, lt_val: np.ndarray, lt_test: np.ndarray
+) -> tuple[VariantScores, float, dict[float, float]]:
+    """The blend on the GRU's item vectors, its long-term weight chosen on validation."""
+    blend = _interest("blend", data, config)
+    blend.take_item_vectors(data.catalog.ids, gru_items)
+    after_train = _replay_online(blend, data, config)
+    grid = _choose_prior(blend, after_train, lt_val, data, config)
+    prior = max(grid, key=lambda p: (grid[p], -abs(p - 0.5)))
+    blend.model.mix = MixWeightLearner(prior=prior)
+    vectors = _interest_vectors(blend, blend.users, data.test.users, lt_test)
+    return _variant("blend", vectors, blend.items.matrix, data, config), prior, grid
+
+
 def run_loo(
     events: Sequence[StreamEvent],
     config: EvalConfig,
@@ -248,47 +285,22 @@ def run_loo(
     started = time.perf_counter()
     tell = stage or (lambda _name: None)
     data = _prepare(events, config)
-    users = data.test.users
     tell("long-term GRU")
     model, epochs, best_epoch, val_ndcg = _train_gru(data, config, progress)
     gru_items = model.item_vectors().detach().float().cpu().numpy()[1 : len(data.catalog) + 1]
     lt_test = _long_term_vectors(model, data, data.split.test_history)
     lt_val = _long_term_vectors(model, data, data.split.validation_history)
-    results = [
-        _variant("popularity", np.ones((len(users), 1)), data.counts[:, None] * 1.0, data, config)
-    ]
+    results = [_popularity(data, config)]
     tell("river MF")
-    mf = RiverMF(config, data.catalog)
-    _replay_online(mf, data, config)
-    latents = np.stack([mf.mf.model.u_latents.get(u, np.zeros(config.mf.factors)) for u in users])
-    n = len(data.catalog)
-    mf_items = np.hstack([mf.mf.latents[:n], mf.mf.biases[:n, None]])
-    results.append(
-        _variant("river_mf", np.hstack([latents, np.ones((len(users), 1))]), mf_items, data, config)
-    )
+    results.append(_river_mf(data, config))
     tell("short-term")
-    short = _interest("short_term", data, config)
-    _replay_online(short, data, config)
-    vectors = _interest_vectors(short, short.users, users, None)
-    results.append(_variant("short_term", vectors, short.items.matrix, data, config))
+    results.append(_short_term(data, config))
     results.append(_variant("long_term", lt_test, gru_items, data, config))
     tell("blend")
-    blend = _interest("blend", data, config)
-    blend.take_item_vectors(data.catalog.ids, gru_items)
-    after_train = _replay_online(blend, data, config)
-    grid = _choose_prior(blend, after_train, lt_val, data, config)
-    prior = max(grid, key=lambda p: (grid[p], -abs(p - 0.5)))
-    blend.model.mix = MixWeightLearner(prior=prior)
-    vectors = _interest_vectors(blend, blend.users, users, lt_test)
-    results.append(_variant("blend", vectors, blend.items.matrix, data, config))
+    blend, prior, grid = _blend(data, config, gru_items, lt_val, lt_test)
+    results.append(blend)
+    n_users, n_items = len(data.split.train), len(data.catalog)
     return LooRun(
-        results,
-        len(data.split.train),
-        n,
-        epochs,
-        best_epoch,
-        val_ndcg,
-        prior,
-        grid,
+        results, n_users, n_items, epochs, best_epoch, val_ndcg, prior, grid,
         time.perf_counter() - started,
-    )
+    )  # fmt: skip
