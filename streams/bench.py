@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from streams.demo import DemoStream, demo_settings, wait_for_worker, watch
 from streams.embedded import ManagedProcess, embedded_services, start_worker
@@ -29,6 +28,7 @@ from streams.event_producer import EventProducer
 from streams.latency import LatencyTracker
 from streams.settings import Settings
 from streams.synthetic import DriftConfig, DriftingUsers
+from streams.topic_reader import recommendations_reader
 from streams.topics import ensure_topics
 
 LATENCY_SECONDS = 10.0
@@ -51,13 +51,7 @@ async def preload(settings: Settings, messages: list[tuple[bytes, bytes]]) -> No
 
 async def recommendation_span(settings: Settings, expect: int, timeout: float) -> tuple[int, float]:
     """Count recommendations and the emitted_ts span from first to last."""
-    consumer = AIOKafkaConsumer(
-        settings.topic_recommendations,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer = recommendations_reader(settings)
     await consumer.start()
     first = last = 0.0
     seen = 0

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from state import InterestReader
 from streams.embedded import EmbeddedServices, ManagedProcess, embedded_services, start_worker
@@ -24,7 +23,7 @@ from streams.event_producer import EventProducer
 from streams.latency import LatencyTracker
 from streams.settings import Settings
 from streams.synthetic import DriftConfig, DriftingUsers, category_of
-from streams.topic_reader import count_messages
+from streams.topic_reader import count_messages, recommendations_reader
 from streams.topics import ensure_topics
 
 MALFORMED_EVERY = 97
@@ -78,13 +77,7 @@ async def watch(
     stop: asyncio.Event,
 ) -> None:
     """Print watched users' recommendations as they change; time every one."""
-    consumer = AIOKafkaConsumer(
-        settings.topic_recommendations,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer = recommendations_reader(settings)
     await consumer.start()
     shown: dict[str, list[str]] = {}
     try:

@@ -7,6 +7,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.settings import Settings
 
 
+def recommendations_reader(settings: Settings) -> AIOKafkaConsumer:
+    """A group-less consumer of the recommendations topic, from its start."""
+    return AIOKafkaConsumer(
+        settings.topic_recommendations,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+
+
 async def count_messages(settings: Settings, topic: str) -> int:
     """Messages currently in ``topic`` (end offset minus start offset)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
