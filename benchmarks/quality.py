@@ -5,7 +5,7 @@
 Each run is one ``interests evaluate`` invocation with the tuned flags below;
 its table goes to stdout and its JSON and PNG to ``--outdir`` (default
 ``benchmarks/results``). With no RUN names, all of them run, one after the
-other (about an hour on two CPU cores).
+other (about two hours on two CPU cores).
 """
 
 from __future__ import annotations
@@ -34,20 +34,30 @@ RUNS: dict[str, list[str]] = {
     ],
     "toys-loo": [
         "--protocol", "loo", "--data", f"{DATA}/amazon-toys.txt", "--exclude-seen",
-        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--patience", "4",
+        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--epochs", "40",
+        "--patience", "4",
     ],
     "toys-prequential": [
         "--data", f"{DATA}/amazon-toys.txt", "--limit", "60000", "--refresh-every", "20000",
         "--epochs", "10", "--half-life", "100000",
     ],
+    "toys-prequential-held-mix": [
+        "--data", f"{DATA}/amazon-toys.txt", "--limit", "60000", "--refresh-every", "20000",
+        "--epochs", "10", "--half-life", "100000", "--blend-prior", "0.9", "--hold-mix",
+    ],
     "games-loo": [
         "--protocol", "loo", "--data", f"{DATA}/amazon-video-games.txt", "--exclude-seen",
-        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--epochs", "15",
+        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--epochs", "12",
         "--patience", "3",
     ],
     "games-prequential": [
         "--data", f"{DATA}/amazon-video-games.txt", "--limit", "60000",
         "--refresh-every", "20000", "--epochs", "10", "--half-life", "100000",
+    ],
+    "games-prequential-held-mix": [
+        "--data", f"{DATA}/amazon-video-games.txt", "--limit", "60000",
+        "--refresh-every", "20000", "--epochs", "10", "--half-life", "100000",
+        "--blend-prior", "0.9", "--hold-mix",
     ],
     "drift": [
         "--protocol", "drift", "--limit", "40000", "--half-life", "300",

@@ -81,7 +81,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--half-life", type=_positive_float, default=None, help="default: the worker's setting"
     )
-    p.add_argument("--blend-prior", type=_fraction, default=0.5)
+    p.add_argument("--blend-prior", type=_fraction, default=0.5, help="long-term weight")
+    p.add_argument(
+        "--hold-mix",
+        action="store_true",
+        help="keep the blend's long-term weight at --blend-prior (no online mix learning)",
+    )
     p.add_argument(
         "--long-term-mode",
         choices=["refresh", "event"],
@@ -117,6 +122,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> EvalConfig:
         ),
         interest=interest,
         blend_prior=args.blend_prior,
+        learn_mix=not args.hold_mix,
         refresh_every=args.refresh_every,
         exclude_seen=args.exclude_seen,
         patience=args.patience,

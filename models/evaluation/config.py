@@ -45,6 +45,8 @@ class EvalConfig:
     swap_learning_rate: float | None = 0.05
     """Online item-vector step after the blend takes the GRU's vectors (None: unchanged)."""
     long_term_mode: LongTermMode = "refresh"
+    learn_mix: bool = True
+    """Let the blend's :class:`~models.blend.MixWeightLearner` learn; False holds the prior."""
     popularity_half_life_s: float = 86_400.0
     refresh_every: int = 10_000
     exclude_seen: bool = False

@@ -180,6 +180,16 @@ def _long_term_vectors(
     return np.stack([vectors[u] for u in data.test.users])
 
 
+def _replay(
+    variant: Interest | RiverMF, events: list[StreamEvent], data: _Data, config: EvalConfig
+) -> None:
+    """Learn ``events`` in stream order; keys (for negative sampling) follow on from training."""
+    start = 0 if events is data.train_events else len(data.train_events)
+    for key, e in enumerate(events, start):
+        weight = config.interest.event_weights[e.event_type]
+        variant.learn(e, data.catalog.get_index(e.item_id) or 0, weight, key)
+
+
 def _replay_online(
     variant: Interest | RiverMF, data: _Data, config: EvalConfig
 ) -> dict[str, UserInterest]:
@@ -187,15 +197,9 @@ def _replay_online(
 
     Returns the users' states after the training events (for validation).
     """
-    after_train: dict[str, UserInterest] = {}
-    key = 0
-    for stage in (data.train_events, data.validation_events):
-        for e in stage:
-            weight = config.interest.event_weights[e.event_type]
-            variant.learn(e, data.catalog.get_index(e.item_id) or 0, weight, key)
-            key += 1
-        if not after_train and isinstance(variant, Interest):
-            after_train = dict(variant.users)
+    _replay(variant, data.train_events, data, config)
+    after_train = dict(variant.users) if isinstance(variant, Interest) else {}
+    _replay(variant, data.validation_events, data, config)
     return after_train
 
 
@@ -267,7 +271,12 @@ def _blend(
     """The blend on the GRU's item vectors, its long-term weight chosen on validation."""
     blend = _interest("blend", data, config)
     blend.take_item_vectors(data.catalog.ids, gru_items)
-    after_train = _replay_online(blend, data, config)
+    # The GRU has learned the training events already: no online item steps on them.
+    blend.set_item_step(0.0)
+    _replay(blend, data.train_events, data, config)
+    after_train = dict(blend.users)
+    blend.set_item_step(config.swap_learning_rate)
+    _replay(blend, data.validation_events, data, config)
     grid = _choose_prior(blend, after_train, lt_val, data, config)
     prior = max(grid, key=lambda p: (grid[p], -abs(p - 0.5)))
     blend.model.mix = MixWeightLearner(prior=prior)

@@ -16,7 +16,7 @@ from models.blend import MixWeightLearner
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
-from models.evaluation.hot_swap import rebase_short_term, swap_item_vectors
+from models.evaluation.hot_swap import new_item_vector, rebase_short_term, swap_item_vectors
 from models.evaluation.long_term_refresh import LongTermRefresh
 from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.river_mf import OnlineMF
@@ -95,6 +95,7 @@ class Interest:
         self.model = InterestModel(self.items, config.interest, _mix(config))
         self.users: dict[str, UserInterest] = {}
         self.long_term = long_term
+        self.swapped = False
 
     def user(self, user_id: str) -> UserInterest:
         """The user's state, carrying the long-term vector the source has for them now."""
@@ -106,9 +107,13 @@ class Interest:
     def take_item_vectors(self, ids: list[str], vectors: np.ndarray) -> None:
         """The hot swap: GRU item vectors in, short-term vectors rebased, item step changed."""
         swap_item_vectors(self.items, ids, vectors)
+        self.swapped = True
         for user_id, user in self.users.items():
             self.users[user_id] = rebase_short_term(user, self.items, self.config.rebase_decay)
-        step = self.config.swap_learning_rate
+        self.set_item_step(self.config.swap_learning_rate)
+
+    def set_item_step(self, step: float | None) -> None:
+        """The online item-vector step from now on (0: frozen; None: unchanged)."""
         if step is not None:
             interest = replace(self.model.config, learning_rate=step, learn_items=step > 0)
             self.model.config = interest
@@ -121,6 +126,8 @@ class Interest:
         return scores
 
     def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        if self.swapped and event.item_id not in self.items:
+            self.items.set_vector(event.item_id, new_item_vector(event.item_id, self.items))
         user, _ = self.model.apply(
             self.user(event.user_id), event.item_id, event.event_type, event.ts, sample_key=key
         )
@@ -155,7 +162,9 @@ class LongTerm:
 
 
 def _mix(config: EvalConfig) -> MixWeightLearner:
-    return MixWeightLearner(prior=config.blend_prior)
+    if config.learn_mix:
+        return MixWeightLearner(prior=config.blend_prior)
+    return MixWeightLearner(config.blend_prior, user_learning_rate=0.0, global_learning_rate=0.0)
 
 
 def build_variants(
