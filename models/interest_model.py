@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from models.blend import MixWeightLearner, blend, cosine
+from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sample_negative
@@ -27,6 +28,7 @@ class UserInterest:
     short_term: UserVector
     recent: tuple[str, ...] = ()
     long_term: np.ndarray | None = None
+    long_term_state: np.ndarray | None = None  # the GRU's (layers × hidden) state behind it
     mix_offset: float = 0.0
     shift_state: ShiftState | None = None
     shift: Shift | None = None  # set only on the state right after a detected shift
@@ -60,9 +62,14 @@ class InterestModel:
     """
 
     def __init__(
-        self, items: ItemTable, config: InterestConfig, mix: MixWeightLearner | None = None
+        self,
+        items: ItemTable,
+        config: InterestConfig,
+        mix: MixWeightLearner | None = None,
+        stepper: GRUStepper | None = None,
     ) -> None:
         self.items = items
+        self.stepper = stepper
         self.config = config
         self.short_term = ShortTermInterest(config.half_life_s)
         self.factors = OnlineItemFactors(items, config.learning_rate, config.l2)
@@ -87,6 +94,11 @@ class InterestModel:
             shift_state, shift = self.shifts.update(shift_state or ShiftState.new(), similarity)
             if shift is not None:
                 mix_offset -= self.config.shift_lean
+        long_term, long_term_state = user.long_term, user.long_term_state
+        if self.stepper is not None and weight > 0:  # before the item's own vector learns
+            state = long_term_state if long_term_state is not None else self.stepper.initial()
+            long_term_state = self.stepper.step(state, item)
+            long_term = self.stepper.output(long_term_state)
         changed: list[str] = []
         if self.config.learn_items:
             negative = sample_negative(self.items, sample_key)
@@ -97,11 +109,28 @@ class InterestModel:
             user,
             short_term=short_term,
             recent=recent,
+            long_term=long_term,
+            long_term_state=long_term_state,
             mix_offset=mix_offset,
             shift_state=shift_state,
             shift=shift,
         )
         return after, changed
+
+    def restart_long_term(self, user: UserInterest) -> UserInterest:
+        """The user's long-term state rebuilt by stepping through their recent items.
+
+        For a user whose stored state belongs to another model version (or is
+        missing): ``recent`` is newest first and holds each item once.
+        Without a stepper the user is returned unchanged.
+        """
+        if self.stepper is None:
+            return user
+        rows = [r for r in map(self.items.get_index, reversed(user.recent)) if r is not None]
+        if not rows:
+            return replace(user, long_term=None, long_term_state=None)
+        state = self.stepper.run(self.items.matrix[rows])
+        return replace(user, long_term=self.stepper.output(state), long_term_state=state)
 
     def scoring_vector(self, user: UserInterest) -> np.ndarray:
         """The blended direction that ranks items for this user."""

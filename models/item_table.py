@@ -23,6 +23,15 @@ def initial_item_vector(item_id: str, dim: int, seed: int) -> np.ndarray:
     return vector
 
 
+TRAINED_SPACE_NEW_ITEM_SCALE = 0.01
+"""Start length of an item a published model does not know, relative to unit length.
+
+A unit-length random start suits the online-only space, but in a trained
+model's space (where most scores are negative) it would rank above nearly
+every known item, so thousands of new items would crowd every list: new
+items start near-neutral there, as the trainer grows new rows."""
+
+
 class ItemTable:
     """Item ids and their vectors; rows are appended, never reordered.
 
@@ -33,9 +42,12 @@ class ItemTable:
     (2, 2)
     """
 
-    def __init__(self, dim: int, seed: int, capacity: int = 1024) -> None:
+    def __init__(
+        self, dim: int, seed: int, capacity: int = 1024, new_item_scale: float = 1.0
+    ) -> None:
         self.dim = dim
         self.seed = seed
+        self.new_item_scale = new_item_scale
         self.ids: list[str] = []
         self._index: dict[str, int] = {}
         self._rows = np.zeros((capacity, dim), dtype=np.float32)
@@ -58,7 +70,8 @@ class ItemTable:
         """The row of ``item_id``, adding it with its initial vector if new."""
         row = self._index.get(item_id)
         if row is None:
-            row = self._append(item_id, initial_item_vector(item_id, self.dim, self.seed))
+            start = initial_item_vector(item_id, self.dim, self.seed)
+            row = self._append(item_id, np.float32(self.new_item_scale) * start)
         return row
 
     def vector(self, item_id: str) -> np.ndarray:

@@ -8,11 +8,14 @@
 -- ARGV[4]: TTL in seconds; ARGV[5]: most items the history keeps
 -- ARGV[6..]: the values of FIELDS below, in that order (names are not sent:
 --            this runs once per user per batch, and packing them costs),
---            then the item ids to append to the history, oldest first
+--            then the item ids to append to the history, oldest first;
+--            OPTIONAL fields are not written when their value is empty
 -- Returns 1 when written, 0 on a conflict (re-read and retry).
 local FIELDS = {'last_topic', 'last_partition', 'last_offset', 'short_term', 'last_event_ts',
                 'events_applied', 'recent_items', 'model_version', 'recommendations',
-                'updated_at', 'mix_offset', 'mix_weight', 'shift_state'}
+                'updated_at', 'mix_offset', 'mix_weight', 'shift_state',
+                'long_term', 'long_term_state', 'long_term_version'}
+local OPTIONAL = {long_term = true, long_term_state = true, long_term_version = true}
 local stamp = redis.call('HMGET', KEYS[1], 'last_topic', 'last_partition', 'last_offset')
 for i = 1, 3 do
   if (stamp[i] or '') ~= ARGV[i] then
@@ -22,8 +25,11 @@ end
 local n = #FIELDS
 local values = {}
 for i, name in ipairs(FIELDS) do
-  values[2 * i - 1] = name
-  values[2 * i] = ARGV[5 + i]
+  local value = ARGV[5 + i]
+  if not (OPTIONAL[name] and value == '') then
+    values[#values + 1] = name
+    values[#values + 1] = value
+  end
 end
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], unpack(values))

@@ -27,6 +27,7 @@ class Field:
     SHIFT_STATE = "shift_state"
     LONG_TERM = "long_term"
     LONG_TERM_VERSION = "long_term_version"
+    LONG_TERM_STATE = "long_term_state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ class KeyLayout:
 
     def content_projection(self, model_version: str) -> str:
         return f"{self.prefix}content:{model_version}"
+
+    def gru_step(self, model_version: str) -> str:
+        """The version's GRU step weights (an ``.npz`` archive) that workers step users with."""
+        return f"{self.prefix}gru-step:{model_version}"
 
     def items(self, model_version: str) -> str:
         return f"{self.prefix}items:{model_version}"

@@ -104,24 +104,34 @@ class ModelRegistry:
         items: Mapping[str, np.ndarray],
         long_term: Mapping[str, np.ndarray],
         projection: bytes | None = None,
+        long_term_states: Mapping[str, np.ndarray] | None = None,
+        gru_step: bytes | None = None,
     ) -> None:
-        """Write the version's vectors, then its record, then point workers at it."""
+        """Write the version's vectors, then its record, then point workers at it.
+
+        ``long_term_states`` are the GRU states behind the users' long-term
+        vectors and ``gru_step`` the weights that step them: with both, workers
+        move a user's long-term vector on every event.
+        """
         item_key = self.keys.items(record.version)
         for chunk in _chunks(iter(items.items())):
             self.client.hset(item_key, mapping={i: encode_vector(v) for i, v in chunk})
+        states = long_term_states or {}
         for chunk in _chunks(iter(long_term.items())):
             pipe = self.client.pipeline(transaction=False)
             for user_id, vector in chunk:
                 key = self.keys.user(user_id)
-                pipe.hset(
-                    key,
-                    mapping={
-                        Field.LONG_TERM: encode_vector(vector),
-                        Field.LONG_TERM_VERSION: record.version,
-                    },
-                )
+                user_fields: dict[str, bytes | str] = {
+                    Field.LONG_TERM: encode_vector(vector),
+                    Field.LONG_TERM_VERSION: record.version,
+                }
+                if (state := states.get(user_id)) is not None:
+                    user_fields[Field.LONG_TERM_STATE] = encode_vector(state.ravel())
+                pipe.hset(key, mapping=user_fields)  # type: ignore[arg-type]
                 pipe.expire(key, self.user_ttl_s)
             pipe.execute()
+        if gru_step is not None:
+            self.client.set(self.keys.gru_step(record.version), gru_step)
         if projection is not None:
             self.client.set(self.keys.content_projection(record.version), projection)
         fields = record.to_redis()

@@ -32,6 +32,10 @@ WRITE_FIELDS = (
     "mix_offset",
     "mix_weight",
     "shift_state",
+    # Optional: written only when non-empty (a worker without a GRU leaves the trainer's).
+    "long_term",
+    "long_term_state",
+    "long_term_version",
 )
 
 _READ_FIELDS = tuple(
@@ -50,6 +54,7 @@ _READ_FIELDS = tuple(
         Field.SHIFT_STATE,
         Field.LONG_TERM,
         Field.LONG_TERM_VERSION,
+        Field.LONG_TERM_STATE,
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
@@ -73,6 +78,7 @@ class StoredUser:
     shift_state: dict[str, float] | None = None
     long_term: np.ndarray | None = None
     long_term_version: str | None = None
+    long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay).
@@ -106,6 +112,8 @@ class UserWrite:
     mix_offset: float = 0.0
     mix_weight: float = 0.5
     shift_state: dict[str, float] | None = None
+    long_term: np.ndarray | None = None
+    long_term_state: np.ndarray | None = None
 
     def script_args(self, ttl_s: int, history_length: int) -> list[bytes]:
         """All as bytes: redis-py packs bytes fastest, and this runs per user."""
@@ -129,8 +137,18 @@ class UserWrite:
             repr(self.mix_offset).encode(),
             repr(self.mix_weight).encode(),
             encode_json(self.shift_state or {}),
+            *self._long_term_args(),
             *(item.encode() for item in self.new_items),
         ]
+
+    def _long_term_args(self) -> tuple[bytes, bytes, bytes]:
+        if self.long_term is None or self.long_term_state is None:
+            return b"", b"", b""
+        return (
+            encode_vector(self.long_term),
+            encode_vector(self.long_term_state.ravel()),
+            self.model_version.encode(),
+        )
 
 
 class UserStateStore:
@@ -216,12 +234,16 @@ class UserStateStore:
         body = {"items": item_ids, "model_version": model_version, "updated_at": time.time()}
         await self.client.set(self.keys.trending(), encode_json(body))
 
+    async def load_gru_step(self, model_version: str) -> bytes | None:
+        raw = await self.client.get(self.keys.gru_step(model_version))
+        return raw if isinstance(raw, bytes) else None
+
     async def load_projection(self, model_version: str) -> bytes | None:
         raw = await self.client.get(self.keys.content_projection(model_version))
         return raw if isinstance(raw, bytes) else None
 
     def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
-        st, ts, n, recent, part, off, version, recs, topic, mix, shift, lt, lt_version = (
+        st, ts, n, recent, part, off, version, recs, topic, mix, shift, lt, lt_version, lt_state = (
             row.get(f) for f in _READ_FIELDS
         )
         return StoredUser(
@@ -239,4 +261,5 @@ class UserStateStore:
             shift_state=decode_json(shift, None),
             long_term=decode_vector(lt) if lt else None,
             long_term_version=lt_version.decode() if lt_version else None,
+            long_term_state=decode_vector(lt_state) if lt_state else None,
         )

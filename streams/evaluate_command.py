@@ -90,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--long-term-mode",
         choices=["refresh", "event"],
-        default="refresh",
-        help="long-term vectors as of the last refresh, or re-run on every event",
+        default="event",
+        help="long-term vectors stepped by the GRU on every event, as the worker does "
+        "(default), or frozen as of the last refresh",
     )
     p.add_argument("--users", type=_positive_int, default=200, help="drift: synthetic users")
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON here")

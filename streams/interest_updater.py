@@ -32,8 +32,10 @@ from models import ItemTable, UserVector
 from models.blend import cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures, hash_features
+from models.gru_step import GRUStepper
 from models.interest_model import InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
+from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import StoredUser, UserStateStore, UserWrite
@@ -200,17 +202,52 @@ class InterestUpdater:
                 self.model_version,
             )
             return False
-        items = ItemTable(self.settings.vector_size, self.settings.seed)
+        items = ItemTable(
+            self.settings.vector_size,
+            self.settings.seed,
+            new_item_scale=TRAINED_SPACE_NEW_ITEM_SCALE,
+        )
         items.load(vectors)
+        stepper = await self._load_stepper(version)
         self.items = items
-        self.model = InterestModel(items, interest_config(self.settings), mix=self.model.mix)
-        log.info("swapped model %s -> %s (%d items)", self.model_version, version, len(items))
+        self.model = InterestModel(
+            items, interest_config(self.settings), mix=self.model.mix, stepper=stepper
+        )
+        log.info(
+            "swapped model %s -> %s (%d items, long-term %s)",
+            self.model_version,
+            version,
+            len(items),
+            "stepped per event" if stepper else "from the trainer only",
+        )
         self.model_version = version
         self.trending = TrendingItems(self.settings.trending_half_life_s)  # rows changed
         self._items_loaded_at = time.monotonic()
         raw = await self.store.load_projection(version)
         self.projection = ContentProjection.from_bytes(raw) if raw else None
         return True
+
+    async def _load_stepper(self, version: str) -> GRUStepper | None:
+        """The version's GRU step; without one, long-term vectors change only at refreshes."""
+        raw = await self.store.load_gru_step(version)
+        if raw is None:
+            return None
+        try:
+            stepper = GRUStepper.from_bytes(raw)
+        except ValueError as exc:
+            log.error(
+                "model %s: unusable GRU step (%s); long-term vectors stay fixed", version, exc
+            )
+            return None
+        if stepper.dim != self.settings.vector_size:
+            log.error(
+                "model %s: GRU step is %d-dim, not %d; long-term vectors stay fixed",
+                version,
+                stepper.dim,
+                self.settings.vector_size,
+            )
+            return None
+        return stepper
 
     async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
         out = Outgoing()
@@ -279,13 +316,18 @@ class InterestUpdater:
 
     def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
         """Apply the user's new events in order, keeping each intermediate state."""
+        current = user.long_term_version == self.model_version
+        state = self._long_term_state(user) if current else None
         interest = UserInterest(
             UserVector(self._short_term_now(user), user.last_event_ts),
             tuple(user.recent_items),
-            long_term=user.long_term if user.long_term_version == self.model_version else None,
+            long_term=user.long_term if current else None,
+            long_term_state=state,
             mix_offset=user.mix_offset,
             shift_state=_shift_state(user.shift_state),
         )
+        if self.model.stepper is not None and state is None:
+            interest = self.model.restart_long_term(interest)
         steps: list[_Step] = []
         for x in fresh:
             interest, changed = self.model.apply(
@@ -296,6 +338,13 @@ class InterestUpdater:
             weight = self.settings.event_weights[x.event.type]
             self.trending.add(self.items.index_of(x.event.item_id), x.event.ts, weight)
         return _Folded(user, steps, interest)
+
+    def _long_term_state(self, user: StoredUser) -> np.ndarray | None:
+        """The stored GRU state in the stepper's shape; None if absent or of another shape."""
+        stepper, flat = self.model.stepper, user.long_term_state
+        if stepper is None or flat is None or flat.size != stepper.layers * stepper.hidden:
+            return None
+        return flat.reshape(stepper.layers, stepper.hidden)
 
     def _short_term_now(self, user: StoredUser) -> np.ndarray:
         """The stored vector, re-based if it was made under another item table."""
@@ -341,6 +390,7 @@ class InterestUpdater:
 
     def _write(self, fold: _Folded, recommendation: bytes) -> UserWrite:
         last = fold.steps[-1].located
+        stepped = self.model.stepper is not None
         return UserWrite(
             before=fold.user,
             short_term=fold.interest.short_term.vector,
@@ -352,10 +402,17 @@ class InterestUpdater:
             offset=last.offset,
             model_version=self.model_version,
             recommendations=recommendation,
-            new_items=[step.located.event.item_id for step in fold.steps],
+            # The trainer's input: what the user chose, not what they skipped.
+            new_items=[
+                step.located.event.item_id
+                for step in fold.steps
+                if self.settings.event_weights[step.located.event.type] > 0
+            ],
             mix_offset=fold.interest.mix_offset,
             mix_weight=self.model.mix.weight(fold.interest.mix_offset),
             shift_state=fold.interest.shift_state.to_dict() if fold.interest.shift_state else None,
+            long_term=fold.interest.long_term if stepped else None,
+            long_term_state=fold.interest.long_term_state if stepped else None,
         )
 
     def _shift_message(self, step: _Step) -> tuple[bytes, bytes]:

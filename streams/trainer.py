@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from models.cold_start import cold_start_vectors
+from models.gru_step import GRUStepper
 from models.long_term import (
     GRURecommender,
     TrainConfig,
@@ -34,7 +35,7 @@ from models.long_term.refresh import (
     Vocabulary,
     item_vectors,
     refresh,
-    user_vectors,
+    user_long_term,
 )
 from state.model_registry import ModelRecord, ModelRegistry
 from streams.settings import Settings
@@ -155,11 +156,14 @@ class Trainer:
         projection, cold = cold_start_vectors(self.registry.catalog(), items)
         figures["cold_start_items"] = len(cold)
         record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
+        vectors, states = user_long_term(result.model, result.vocab, histories)
         self.registry.publish(
             record,
             {**cold, **items},
-            user_vectors(result.model, result.vocab, histories),
+            vectors,
             projection.to_bytes() if projection is not None else None,
+            long_term_states=states,
+            gru_step=GRUStepper.from_model(result.model).to_bytes(),
         )
         asyncio.run(self._announce(record))
         log.info(

@@ -44,7 +44,7 @@ class EvalConfig:
     rebase_decay: float = 0.5
     swap_learning_rate: float | None = 0.05
     """Online item-vector step after the blend takes the GRU's vectors (None: unchanged)."""
-    long_term_mode: LongTermMode = "refresh"
+    long_term_mode: LongTermMode = "event"
     learn_mix: bool = True
     """Let the blend's :class:`~models.blend.MixWeightLearner` learn; False holds the prior."""
     popularity_half_life_s: float = 86_400.0

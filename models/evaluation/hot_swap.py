@@ -4,7 +4,8 @@ The item table takes over the model's item vectors in place (rows it does not
 know keep their online vectors), and each user's short-term vector, which
 lives in the old item space, is rebuilt from the items the user holds in
 ``recent``: the worker keeps no per-item times, so weights decay by position.
-Items that arrive after the swap start near zero in the new space.
+Items that arrive after the swap start near zero in the new space
+(:data:`~models.item_table.TRAINED_SPACE_NEW_ITEM_SCALE`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from models.interest_model import UserInterest
-from models.item_table import ItemTable, initial_item_vector
+from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE, ItemTable
 from models.short_term import UserVector
 
 
@@ -29,25 +30,7 @@ def swap_item_vectors(items: ItemTable, ids: Sequence[str], vectors: np.ndarray)
     [1.0, 2.0]
     """
     items.load(zip(ids, vectors, strict=True))
-
-
-NEW_ITEM_SCALE = 0.01
-
-
-def new_item_vector(item_id: str, items: ItemTable) -> np.ndarray:
-    """Start vector of an item the published model does not know: near-neutral.
-
-    A unit-length random start, right for the online-only space, scores far
-    above most items in a trained model's space (whose typical scores are
-    negative), so thousands of new items would crowd every list. Small, as
-    :func:`~models.long_term.grow_items` starts them.
-
-    >>> table = ItemTable(dim=4, seed=0)
-    >>> round(float(np.linalg.norm(new_item_vector("x", table))), 3) < 0.02
-    True
-    """
-    vector: np.ndarray = NEW_ITEM_SCALE * initial_item_vector(item_id, items.dim, items.seed)
-    return vector
+    items.new_item_scale = TRAINED_SPACE_NEW_ITEM_SCALE
 
 
 def rebase_short_term(user: UserInterest, items: ItemTable, decay: float) -> UserInterest:

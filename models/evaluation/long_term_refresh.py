@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from models.gru_step import GRUStepper
 from models.long_term import GRUConfig, GRURecommender, TrainConfig, grow_items, pad_sequences
 from models.long_term.training import ProgressCallback, TrainProgress, train
 
@@ -62,6 +63,9 @@ class LongTermRefresh:
     item_ids: list[str]
     item_vectors: np.ndarray
     user_vectors: dict[str, np.ndarray]
+    user_states: dict[str, np.ndarray]
+    """Each user's GRU state behind their vector: where per-event stepping goes on from."""
+    stepper: GRUStepper
     epochs_run: int
     best_epoch: int | None
     seconds: float
@@ -95,6 +99,29 @@ def user_vectors(
         seqs, lengths = pad_sequences([encoded[u] for u in chunk], model.config.max_len)
         vectors = model.user_vectors(seqs.to(device), lengths).float().cpu().numpy()
         out.update(zip(chunk, vectors, strict=True))
+    return out
+
+
+def user_states(
+    model: GRURecommender, encoded: Mapping[str, Sequence[int]], batch_size: int = 2048
+) -> dict[str, np.ndarray]:
+    """Each non-empty sequence's GRU state after its last ``max_len`` items.
+
+    Made by the same :class:`~models.gru_step.GRUStepper` workers step with,
+    so the state a worker goes on from is exactly the one published; its
+    output equals :func:`user_vectors` (to float rounding).
+    """
+    stepper = GRUStepper.from_model(model.eval())
+    with torch.no_grad():
+        embedding = model.item_vectors().float().cpu().numpy()
+    users = [u for u, seq in encoded.items() if len(seq)]
+    out: dict[str, np.ndarray] = {}
+    max_len = model.config.max_len
+    for start in range(0, len(users), batch_size):
+        chunk = users[start : start + batch_size]
+        seqs, lengths = pad_sequences([encoded[u] for u in chunk], max_len)
+        states = stepper.run_batch(embedding[seqs.numpy()], lengths.numpy())
+        out.update(zip(chunk, states, strict=True))
     return out
 
 
@@ -165,11 +192,15 @@ def refresh_long_term(
         epochs_run, best_epoch = _train(model, trainable, training, validate, patience, progress)
     model.eval()
     wanted = encoded if vector_users is None else {u: encoded.get(u, []) for u in vector_users}
+    states = user_states(model, wanted)
+    stepper = GRUStepper.from_model(model)
     return LongTermRefresh(
         model,
         list(rows.ids),
         item_vectors(model, len(rows.ids)),
-        user_vectors(model, wanted),
+        {u: stepper.output(state) for u, state in states.items()},
+        states,
+        stepper,
         epochs_run,
         best_epoch,
         time.perf_counter() - started,

@@ -74,7 +74,7 @@ class _Replay:
         self.config = config
         self.catalog = Catalog()
         self.histories = Histories(config.interest.recent_items, config.exclude_seen)
-        self.source = LongTermSource(config.long_term_mode, self.histories.sequences, self.catalog)
+        self.source = LongTermSource(config.long_term_mode, self.catalog)
         self.variants = build_variants(config, self.catalog, self.source)
         self.ranks: dict[str, list[int]] = {v.name: [] for v in self.variants}
         self.positions: list[int] = []

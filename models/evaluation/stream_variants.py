@@ -16,7 +16,7 @@ from models.blend import MixWeightLearner
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
-from models.evaluation.hot_swap import new_item_vector, rebase_short_term, swap_item_vectors
+from models.evaluation.hot_swap import rebase_short_term, swap_item_vectors
 from models.evaluation.long_term_refresh import LongTermRefresh
 from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.river_mf import OnlineMF
@@ -95,19 +95,17 @@ class Interest:
         self.model = InterestModel(self.items, config.interest, _mix(config))
         self.users: dict[str, UserInterest] = {}
         self.long_term = long_term
-        self.swapped = False
 
     def user(self, user_id: str) -> UserInterest:
-        """The user's state, carrying the long-term vector the source has for them now."""
+        """The user's state; with a frozen long-term source, carrying its vector for them."""
         user = self.users.get(user_id) or UserInterest.new(self.items.dim)
-        if self.long_term is None:
-            return user
+        if self.long_term is None or self.model.stepper is not None:
+            return user  # short-term only, or the blend stepping long-term itself
         return replace(user, long_term=self.long_term.vector(user_id))
 
     def take_item_vectors(self, ids: list[str], vectors: np.ndarray) -> None:
         """The hot swap: GRU item vectors in, short-term vectors rebased, item step changed."""
         swap_item_vectors(self.items, ids, vectors)
-        self.swapped = True
         for user_id, user in self.users.items():
             self.users[user_id] = rebase_short_term(user, self.items, self.config.rebase_decay)
         self.set_item_step(self.config.swap_learning_rate)
@@ -126,16 +124,24 @@ class Interest:
         return scores
 
     def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
-        if self.swapped and event.item_id not in self.items:
-            self.items.set_vector(event.item_id, new_item_vector(event.item_id, self.items))
         user, _ = self.model.apply(
             self.user(event.user_id), event.item_id, event.event_type, event.ts, sample_key=key
         )
         self.users[event.user_id] = user
 
     def refreshed(self, refresh: LongTermRefresh) -> None:
-        if self.long_term is not None:
-            self.take_item_vectors(refresh.item_ids, refresh.item_vectors)
+        if self.long_term is None:
+            return
+        self.take_item_vectors(refresh.item_ids, refresh.item_vectors)
+        if self.long_term.mode == "event":  # as the worker: published states, stepped on
+            self.model.stepper = refresh.stepper
+            for user_id, user in self.users.items():
+                state = refresh.user_states.get(user_id)
+                if state is None:
+                    self.users[user_id] = self.model.restart_long_term(user)
+                else:
+                    vector = refresh.user_vectors[user_id]
+                    self.users[user_id] = replace(user, long_term=vector, long_term_state=state)
 
 
 class LongTerm:
@@ -155,7 +161,7 @@ class LongTerm:
         return np.pad(known, (0, n_rows - known.shape[0]), constant_values=-np.inf)
 
     def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
-        pass
+        self.source.learn(event.user_id, event.item_id, weight)
 
     def refreshed(self, refresh: LongTermRefresh) -> None:
         pass  # the shared source hears about it first

@@ -23,8 +23,10 @@ from models.evaluation.long_term_refresh import (
     encode,
     refresh_long_term,
     training_sequences,
+    user_states,
 )
-from models.long_term.gru import GRURecommender, pad_sequences
+from models.gru_step import GRUStepper
+from models.long_term.gru import GRURecommender
 from models.long_term.training import (
     ProgressCallback,
     TrainConfig,
@@ -237,20 +239,14 @@ def item_vectors(model: GRURecommender, vocab: Vocabulary) -> dict[str, np.ndarr
     return {item: table[row].astype(np.float32) for item, row in vocab.rows.items()}
 
 
-def user_vectors(
-    model: GRURecommender, vocab: Vocabulary, histories: Histories, batch_size: int = 1024
-) -> dict[str, np.ndarray]:
-    """Long-term vectors of the given users, from their whole histories."""
-    users = [u for u, items in histories.items() if vocab.encode(items)]
-    out: dict[str, np.ndarray] = {}
-    device = model.item_vectors().device
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(users), batch_size):
-            chunk = users[start : start + batch_size]
-            seqs, lengths = pad_sequences(
-                [vocab.encode(histories[u]) for u in chunk], model.config.max_len
-            )
-            vectors = model.user_vectors(seqs.to(device), lengths).float().cpu().numpy()
-            out.update({u: vectors[i].astype(np.float32) for i, u in enumerate(chunk)})
-    return out
+def user_long_term(
+    model: GRURecommender, vocab: Vocabulary, histories: Histories
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Users' long-term vectors and the GRU states behind them, from their whole histories.
+
+    Workers step the states on with each new event (:mod:`models.gru_step`).
+    """
+    encoded = {u: vocab.encode(items) for u, items in histories.items()}
+    states = user_states(model, encoded)
+    stepper = GRUStepper.from_model(model)
+    return {u: stepper.output(state) for u, state in states.items()}, states
