@@ -27,8 +27,10 @@ class UserInterest:
 
     short_term: UserVector
     recent: tuple[str, ...] = ()
-    long_term: np.ndarray | None = None
-    long_term_state: np.ndarray | None = None  # the GRU's (layers × hidden) state behind it
+    long_term: np.ndarray | None = None  # as published at the last refresh: the stable anchor
+    long_term_state: np.ndarray | None = (
+        None  # the GRU's (layers × hidden) state, stepped per event
+    )
     mix_offset: float = 0.0
     shift_state: ShiftState | None = None
     shift: Shift | None = None  # set only on the state right after a detected shift
@@ -85,20 +87,22 @@ class InterestModel:
         context = self.short_term.decayed(user.short_term, ts)
         item = self.items.vector(item_id)
         mix_offset, shift_state, shift = user.mix_offset, user.shift_state, None
+        long_term_now = self.long_term_now(user)
+        if long_term_now is not None and weight > 0 and context.any():
+            mix_offset = self.mix.observe(
+                mix_offset, cosine(long_term_now, item), cosine(context, item)
+            ).user_offset
         if user.long_term is not None and weight > 0:
+            # Shifts are drops against the refresh's vector: the stepped one follows
+            # the user within an event or two, so it cannot show a lasting drop.
             similarity = cosine(user.long_term, item)
-            if context.any():
-                mix_offset = self.mix.observe(
-                    mix_offset, similarity, cosine(context, item)
-                ).user_offset
             shift_state, shift = self.shifts.update(shift_state or ShiftState.new(), similarity)
             if shift is not None:
                 mix_offset -= self.config.shift_lean
-        long_term, long_term_state = user.long_term, user.long_term_state
+        long_term_state = user.long_term_state
         if self.stepper is not None and weight > 0:  # before the item's own vector learns
             state = long_term_state if long_term_state is not None else self.stepper.initial()
             long_term_state = self.stepper.step(state, item)
-            long_term = self.stepper.output(long_term_state)
         changed: list[str] = []
         if self.config.learn_items:
             negative = sample_negative(self.items, sample_key)
@@ -109,7 +113,6 @@ class InterestModel:
             user,
             short_term=short_term,
             recent=recent,
-            long_term=long_term,
             long_term_state=long_term_state,
             mix_offset=mix_offset,
             shift_state=shift_state,
@@ -128,14 +131,19 @@ class InterestModel:
             return user
         rows = [r for r in map(self.items.get_index, reversed(user.recent)) if r is not None]
         if not rows:
-            return replace(user, long_term=None, long_term_state=None)
-        state = self.stepper.run(self.items.matrix[rows])
-        return replace(user, long_term=self.stepper.output(state), long_term_state=state)
+            return replace(user, long_term_state=None)
+        return replace(user, long_term_state=self.stepper.run(self.items.matrix[rows]))
+
+    def long_term_now(self, user: UserInterest) -> np.ndarray | None:
+        """The GRU's read-out of the user's stepped state; else the refresh's vector."""
+        if self.stepper is not None and user.long_term_state is not None:
+            return self.stepper.output(user.long_term_state)
+        return user.long_term
 
     def scoring_vector(self, user: UserInterest) -> np.ndarray:
         """The blended direction that ranks items for this user."""
         weight = self.mix.weight(user.mix_offset)
-        mixed = blend(user.long_term, user.short_term.vector, weight)
+        mixed = blend(self.long_term_now(user), user.short_term.vector, weight)
         return mixed if mixed.shape[0] else np.zeros(self.items.dim, np.float32)
 
     def recommend(self, users: Sequence[UserInterest], k: int) -> tuple[np.ndarray, np.ndarray]:

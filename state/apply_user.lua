@@ -14,8 +14,8 @@
 local FIELDS = {'last_topic', 'last_partition', 'last_offset', 'short_term', 'last_event_ts',
                 'events_applied', 'recent_items', 'model_version', 'recommendations',
                 'updated_at', 'mix_offset', 'mix_weight', 'shift_state',
-                'long_term', 'long_term_state', 'long_term_version'}
-local OPTIONAL = {long_term = true, long_term_state = true, long_term_version = true}
+                'long_term_state', 'long_term_state_version'}
+local OPTIONAL = {long_term_state = true, long_term_state_version = true}
 local stamp = redis.call('HMGET', KEYS[1], 'last_topic', 'last_partition', 'last_offset')
 for i = 1, 3 do
   if (stamp[i] or '') ~= ARGV[i] then

@@ -28,6 +28,7 @@ class Field:
     LONG_TERM = "long_term"
     LONG_TERM_VERSION = "long_term_version"
     LONG_TERM_STATE = "long_term_state"
+    LONG_TERM_STATE_VERSION = "long_term_state_version"
 
 
 @dataclass(frozen=True, slots=True)

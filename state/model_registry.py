@@ -127,6 +127,7 @@ class ModelRegistry:
                 }
                 if (state := states.get(user_id)) is not None:
                     user_fields[Field.LONG_TERM_STATE] = encode_vector(state.ravel())
+                    user_fields[Field.LONG_TERM_STATE_VERSION] = record.version
                 pipe.hset(key, mapping=user_fields)  # type: ignore[arg-type]
                 pipe.expire(key, self.user_ttl_s)
             pipe.execute()

@@ -32,10 +32,9 @@ WRITE_FIELDS = (
     "mix_offset",
     "mix_weight",
     "shift_state",
-    # Optional: written only when non-empty (a worker without a GRU leaves the trainer's).
-    "long_term",
+    # Optional: written only when non-empty (a worker without a GRU step leaves them be).
     "long_term_state",
-    "long_term_version",
+    "long_term_state_version",
 )
 
 _READ_FIELDS = tuple(
@@ -55,6 +54,7 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM,
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
+        Field.LONG_TERM_STATE_VERSION,
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
@@ -79,6 +79,7 @@ class StoredUser:
     long_term: np.ndarray | None = None
     long_term_version: str | None = None
     long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
+    long_term_state_version: str | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay).
@@ -112,7 +113,6 @@ class UserWrite:
     mix_offset: float = 0.0
     mix_weight: float = 0.5
     shift_state: dict[str, float] | None = None
-    long_term: np.ndarray | None = None
     long_term_state: np.ndarray | None = None
 
     def script_args(self, ttl_s: int, history_length: int) -> list[bytes]:
@@ -141,14 +141,10 @@ class UserWrite:
             *(item.encode() for item in self.new_items),
         ]
 
-    def _long_term_args(self) -> tuple[bytes, bytes, bytes]:
-        if self.long_term is None or self.long_term_state is None:
-            return b"", b"", b""
-        return (
-            encode_vector(self.long_term),
-            encode_vector(self.long_term_state.ravel()),
-            self.model_version.encode(),
-        )
+    def _long_term_args(self) -> tuple[bytes, bytes]:
+        if self.long_term_state is None:
+            return b"", b""
+        return encode_vector(self.long_term_state.ravel()), self.model_version.encode()
 
 
 class UserStateStore:
@@ -243,9 +239,10 @@ class UserStateStore:
         return raw if isinstance(raw, bytes) else None
 
     def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
-        st, ts, n, recent, part, off, version, recs, topic, mix, shift, lt, lt_version, lt_state = (
-            row.get(f) for f in _READ_FIELDS
+        (st, ts, n, recent, part, off, version, recs, topic, mix, shift) = (
+            row.get(f) for f in _READ_FIELDS[:11]
         )
+        lt, lt_version, lt_state, lt_state_version = (row.get(f) for f in _READ_FIELDS[11:])
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -262,4 +259,5 @@ class UserStateStore:
             long_term=decode_vector(lt) if lt else None,
             long_term_version=lt_version.decode() if lt_version else None,
             long_term_state=decode_vector(lt_state) if lt_state else None,
+            long_term_state_version=lt_state_version.decode() if lt_state_version else None,
         )

@@ -317,7 +317,8 @@ class InterestUpdater:
     def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
         """Apply the user's new events in order, keeping each intermediate state."""
         current = user.long_term_version == self.model_version
-        state = self._long_term_state(user) if current else None
+        state_current = user.long_term_state_version == self.model_version
+        state = self._long_term_state(user) if state_current else None
         interest = UserInterest(
             UserVector(self._short_term_now(user), user.last_event_ts),
             tuple(user.recent_items),
@@ -411,7 +412,6 @@ class InterestUpdater:
             mix_offset=fold.interest.mix_offset,
             mix_weight=self.model.mix.weight(fold.interest.mix_offset),
             shift_state=fold.interest.shift_state.to_dict() if fold.interest.shift_state else None,
-            long_term=fold.interest.long_term if stepped else None,
             long_term_state=fold.interest.long_term_state if stepped else None,
         )
 

@@ -138,10 +138,11 @@ class Interest:
             for user_id, user in self.users.items():
                 state = refresh.user_states.get(user_id)
                 if state is None:
-                    self.users[user_id] = self.model.restart_long_term(user)
+                    user = self.model.restart_long_term(replace(user, long_term=None))
                 else:
                     vector = refresh.user_vectors[user_id]
-                    self.users[user_id] = replace(user, long_term=vector, long_term_state=state)
+                    user = replace(user, long_term=vector, long_term_state=state)
+                self.users[user_id] = user
 
 
 class LongTerm:

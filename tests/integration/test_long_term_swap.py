@@ -8,10 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
+import redis
 
+from models.blend import cosine
+from models.gru_step import GRUStepper
 from state import InterestReader
+from state.codec import decode_vector
+from state.keys import Field, KeyLayout
 from state.model_registry import ModelRegistry
 from streams.embedded import EmbeddedServices, start_worker
 from streams.events import Event
@@ -102,6 +108,7 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
         assert outcome.result is not None and outcome.result.baseline == "popularity"
         assert outcome.published == "gru-1", outcome.result
         assert outcome.result.candidate_ndcg >= outcome.result.baseline_ndcg
+        published = _long_term(settings, "planted")
 
         second = mixed_stream(valid=1000, users=40, malformed_every=10_000, seed=6)
         # The planted user keeps to category 1 for a while, then switches to 5.
@@ -152,7 +159,19 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     versions = [decode_json(v)["model_version"] for _, v in recs]
     assert set(versions) == {"online", "gru-1"}
     assert versions[-1] == "gru-1"
-    assert "swapped model online -> gru-1" in (tmp_path / "worker.log").read_text()
+    log = (tmp_path / "worker.log").read_text()
+    assert "swapped model online -> gru-1" in log and "long-term stepped per event" in log
+
+    # The worker stepped the planted user's long-term vector through the switch:
+    # it moved off the trainer's, towards category 5 and away from category 1.
+    stepped = _long_term(settings, "planted")
+    assert not np.allclose(stepped, published)
+    vectors = {k.decode(): decode_vector(v) for k, v in registry.client.hgetall(items_key).items()}
+    centre = {
+        c: np.mean([v for k, v in vectors.items() if k.startswith(c)], 0) for c in ("c1-", "c5-")
+    }
+    assert cosine(stepped, centre["c5-"]) > cosine(stepped, centre["c1-"])
+    assert cosine(published, centre["c1-"]) > cosine(published, centre["c5-"])
 
     reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
     try:
@@ -164,7 +183,10 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     assert 0.0 < state.mix_weight < 1.0
 
     # A candidate trained on shuffled sequences must not replace gru-1.
-    broken = Trainer(settings, train_transform=_shuffle_targets).refresh_once()
+    # (A large step, so that even its best epoch is off: early stopping otherwise
+    # keeps an epoch barely moved from the warm start, which ties gru-1.)
+    careless = dataclasses.replace(settings, trainer_learning_rate=0.5)
+    broken = Trainer(careless, train_transform=_shuffle_targets).refresh_once()
     assert broken.published is None and broken.result is not None
     assert broken.result.baseline == "current"
     assert broken.result.candidate_ndcg < broken.result.baseline_ndcg
@@ -191,3 +213,19 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     announced = read_topic(settings, settings.topic_model_updates, expect=1, timeout=10)
     assert [orjson.loads(v or b"{}")["version"] for _, v in announced] == ["gru-1"]
     registry.close()
+
+
+def _long_term(settings: Settings, user_id: str) -> np.ndarray:
+    """The user's long-term vector now: the published GRU step read out of their state."""
+    keys = KeyLayout(settings.redis_prefix)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        raw, version = client.hmget(
+            keys.user(user_id), [Field.LONG_TERM_STATE, Field.LONG_TERM_STATE_VERSION]
+        )
+        assert raw and version == b"gru-1", (user_id, version)
+        stepper = GRUStepper.from_bytes(client.get(keys.gru_step("gru-1")))  # type: ignore[arg-type]
+    finally:
+        client.close()
+    state = decode_vector(raw).reshape(stepper.layers, stepper.hidden)
+    return stepper.output(state)
