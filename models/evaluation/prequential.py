@@ -24,7 +24,7 @@ from models.evaluation.events import StreamEvent
 from models.evaluation.histories import Histories
 from models.evaluation.long_term_refresh import LongTermRefresh, refresh_long_term
 from models.evaluation.long_term_source import LongTermSource
-from models.evaluation.ranking import MISS, rank_of
+from models.evaluation.ranking import MISS, rank_of, top_rows
 from models.evaluation.stream_variants import StreamVariant, build_variants
 from models.long_term import GRURecommender
 
@@ -56,6 +56,38 @@ class Refresh:
 
 
 @dataclass
+class ListStats:
+    """Coverage and novelty of one variant's top-k lists, accumulated as they are shown.
+
+    Novelty is the mean self-information ``-log2 p(item)`` with ``p`` the item's
+    share of the events replayed so far: how rare an item was when it was shown.
+
+    >>> stats = ListStats()
+    >>> stats.add(np.array([0, 1]), counts=np.array([2.0, 1.0, 1.0, 0.0]), total=4)
+    >>> stats.coverage(n_items=4), stats.novelty()
+    (0.5, 1.5)
+    """
+
+    shown: set[int] = field(default_factory=set)
+    information: float = 0.0
+    items: int = 0
+
+    def add(self, rows: np.ndarray, counts: np.ndarray, total: int) -> None:
+        if rows.size == 0:
+            return
+        self.shown.update(rows.tolist())
+        seen = np.maximum(counts[rows], 1.0)
+        self.information += float(-np.log2(seen / max(total, 1)).sum())
+        self.items += int(rows.size)
+
+    def coverage(self, n_items: int) -> float:
+        return len(self.shown) / n_items if n_items else 0.0
+
+    def novelty(self) -> float:
+        return self.information / self.items if self.items else 0.0
+
+
+@dataclass
 class PrequentialRun:
     """Ranks of the chosen item per variant, one per scored event, in stream order."""
 
@@ -67,6 +99,7 @@ class PrequentialRun:
     n_users: int
     refreshes: list[Refresh] = field(default_factory=list)
     seconds: float = 0.0
+    lists: dict[str, ListStats] = field(default_factory=dict)
 
 
 class _Replay:
@@ -77,6 +110,9 @@ class _Replay:
         self.source = LongTermSource(config.long_term_mode, self.catalog)
         self.variants = build_variants(config, self.catalog, self.source)
         self.ranks: dict[str, list[int]] = {v.name: [] for v in self.variants}
+        self.lists = {v.name: ListStats() for v in self.variants}
+        self.counts = np.zeros(1024, np.float64)
+        self.total = 0
         self.positions: list[int] = []
         self.refreshes: list[Refresh] = []
         self.model: GRURecommender | None = None
@@ -88,6 +124,7 @@ class _Replay:
         if weight > 0:
             self._score(index, event, exclude)
         row = self.catalog.add(event.item_id)
+        self._count(row)
         for variant in self.variants:  # before the history grows: learn with what was known
             variant.learn(event, row, weight, index)
         self.histories.record(event.user_id, row, event.item_id, weight)
@@ -95,13 +132,22 @@ class _Replay:
             exclude = self.histories.excluded(event.user_id)
             self.observer.after_learn(index, self.variants, len(self.catalog), exclude)
 
+    def _count(self, row: int) -> None:
+        if row >= self.counts.shape[0]:
+            self.counts = np.pad(self.counts, (0, self.counts.shape[0]))
+        self.counts[row] += 1
+        self.total += 1
+
     def _score(self, index: int, event: StreamEvent, exclude: set[int]) -> None:
         target, n_rows = self.catalog.get_index(event.item_id), len(self.catalog)
         self.positions.append(index)
         for variant in self.variants:
-            scores = None if target is None else variant.scores(event.user_id, n_rows)
+            scores = variant.scores(event.user_id, n_rows) if n_rows else None
             rank = rank_of(scores, target, exclude) if scores is not None else MISS
             self.ranks[variant.name].append(rank)
+            if scores is not None:
+                shown = top_rows(scores, self.config.k, exclude)
+                self.lists[variant.name].add(shown, self.counts, self.total)
 
     def refresh(self, index: int) -> LongTermRefresh:
         config = self.config
@@ -153,4 +199,5 @@ def run_prequential(
         len(replay.histories.seen),
         replay.refreshes,
         time.perf_counter() - started,
+        replay.lists,
     )

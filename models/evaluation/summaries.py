@@ -55,12 +55,22 @@ def prequential_report(
         protocol,
         dataset,
         config.k,
-        [scores_from_ranks(name, ranks, config.k) for name, ranks in run.ranks.items()],
+        [
+            scores_from_ranks(name, ranks, config.k, *_list_figures(run, name))
+            for name, ranks in run.ranks.items()
+        ],
         info=info,
         params=config_params(config),
         curves={name: windowed_ndcg(r, config.k, window) for name, r in run.ranks.items()},
         curve_positions=run.positions[::window].tolist(),
     )
+
+
+def _list_figures(run: PrequentialRun, name: str) -> tuple[float | None, float | None]:
+    stats = run.lists.get(name)
+    if stats is None or not stats.items:
+        return None, None
+    return stats.coverage(run.n_items), stats.novelty()
 
 
 def drift_report(run: DriftRun, config: EvalConfig) -> EvaluationReport:
