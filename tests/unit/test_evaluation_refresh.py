@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from models.evaluation import Catalog, LongTermConfig, refresh_long_term
-from models.evaluation.long_term_refresh import encode
+from models.evaluation.long_term_refresh import encode, user_vectors
+from models.evaluation.long_term_source import LongTermSource
 from models.item_table import ItemTable
 from models.long_term import TrainConfig
 
@@ -77,3 +78,28 @@ def test_same_seed_same_vectors():
     np.testing.assert_array_equal(a.item_vectors, b.item_vectors)
     for user in a.user_vectors:
         np.testing.assert_array_equal(a.user_vectors[user], b.user_vectors[user])
+
+
+def test_published_states_read_out_as_the_torch_vectors():
+    catalog = Catalog(f"i{k}" for k in range(9))
+    refresh = refresh_long_term(sequences(), catalog, SHAPE, ONE_EPOCH)
+    torch_vectors = user_vectors(refresh.model, encode(sequences(), catalog))
+    for user, state in refresh.user_states.items():
+        np.testing.assert_allclose(refresh.stepper.output(state), torch_vectors[user], atol=1e-5)
+
+
+def test_event_mode_steps_the_user_and_refresh_mode_stays_frozen():
+    catalog = Catalog(f"i{k}" for k in range(9))
+    refresh = refresh_long_term(sequences(), catalog, SHAPE, ONE_EPOCH)
+    stepping, frozen = LongTermSource("event", catalog), LongTermSource("refresh", catalog)
+    for source in (stepping, frozen):
+        source.refreshed(refresh)
+        source.learn("u1", "i4", weight=1.0)
+        source.learn("u1", "i5", weight=-1.0)  # a skip: not a step
+        source.learn("new", "i2", weight=1.0)
+    stepper, row = refresh.stepper, catalog.get_index("i4")
+    assert row is not None
+    expected = stepper.output(stepper.step(refresh.user_states["u1"], refresh.item_vectors[row]))
+    np.testing.assert_allclose(stepping.vector("u1"), expected, atol=1e-6)
+    np.testing.assert_array_equal(frozen.vector("u1"), refresh.user_vectors["u1"])
+    assert stepping.vector("new") is not None and frozen.vector("new") is None
