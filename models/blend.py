@@ -3,9 +3,12 @@
 The weight a user gives to their long-term vector is ``w = sigmoid(g + d_u)``:
 ``g`` is a global prior learned from every user's next action, ``d_u`` the
 user's own offset (stored with the user, pulled towards 0 so new users start
-at the prior). After each event the weight moves towards whichever of the two
-vectors pointed closer to the item the user actually chose. Steps are river's
-SGD optimizer.
+at the prior). After each event the weight takes one pairwise (BPR) step: the
+blend should score the item the user chose above a few sampled items. It
+compares score margins, as ranking does, not cosines: a cosine ignores item
+norms (popularity, in a trained space) and favours whichever vector is built
+from item vectors, which is the short-term one. Steps are river's SGD
+optimizer.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class MixWeightLearner:
     """Learns ``g`` (held here) and returns each user's new ``d_u`` (stored by the caller).
 
     >>> learner = MixWeightLearner(prior=0.5)
-    >>> step = learner.observe(0.0, long_term_cos=0.9, short_term_cos=0.1)
+    >>> # Long-term scores the chosen item above both sampled ones; short-term does not.
+    >>> step = learner.observe(0.0, np.array([0.8, 0.5]), np.array([-0.2, 0.1]))
     >>> step.weight_after > step.weight_before
     True
     """
@@ -93,13 +97,20 @@ class MixWeightLearner:
         """The user's current long-term weight."""
         return _sigmoid(float(self.global_logit[0]) + user_offset)
 
-    def observe(self, user_offset: float, long_term_cos: float, short_term_cos: float) -> MixStep:
-        """One step of ``-log sigmoid(k · blended score)`` on the chosen item."""
+    def observe(
+        self, user_offset: float, long_margins: np.ndarray, short_margins: np.ndarray
+    ) -> MixStep:
+        """One step of ``mean -log sigmoid(k · blended margin)`` over sampled items.
+
+        A margin is the chosen item's score minus a sampled item's, under the
+        unit long-term (``long_margins``) or short-term vector.
+        """
         w = self.weight(user_offset)
-        score = w * long_term_cos + (1.0 - w) * short_term_cos
-        # d loss / d logit of w, through the blended score.
-        slope = -(1.0 - _sigmoid(self.sharpness * score)) * self.sharpness
-        gradient = slope * (long_term_cos - short_term_cos) * w * (1.0 - w)
+        margins = w * long_margins + (1.0 - w) * short_margins
+        # d loss / d logit of w, through the blended margins.
+        slopes = -(1.0 - 1.0 / (1.0 + np.exp(-np.clip(self.sharpness * margins, -30, 30))))
+        slope = float(np.mean(slopes * (long_margins - short_margins))) * self.sharpness
+        gradient = slope * w * (1.0 - w)
         offset = np.array([user_offset])
         self._user_sgd.step(offset, np.array([gradient + self.user_l2 * user_offset]))
         self._global_sgd.step(self.global_logit, np.array([gradient]))

@@ -17,7 +17,7 @@ from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sample_negative
-from models.short_term import ShortTermInterest, UserVector
+from models.short_term import ShortTermInterest, UserVector, unit
 from models.topk import top_k
 
 
@@ -48,6 +48,7 @@ class InterestConfig:
     recent_items: int = 50
     learn_items: bool = True
     shift_lean: float = 2.0  # logits the mix weight moves towards short-term after a shift
+    mix_negatives: int = 16  # sampled items the blend weight's pairwise step ranks against
     event_weights: Mapping[str, float] = field(default_factory=lambda: {"view": 1.0})
 
 
@@ -89,8 +90,12 @@ class InterestModel:
         mix_offset, shift_state, shift = user.mix_offset, user.shift_state, None
         long_term_now = self.long_term_now(user)
         if long_term_now is not None and weight > 0 and context.any():
+            others = self.items.matrix[self._sampled_rows(sample_key)]
+            long_unit, short_unit = unit(long_term_now), unit(context)
             mix_offset = self.mix.observe(
-                mix_offset, cosine(long_term_now, item), cosine(context, item)
+                mix_offset,
+                float(item @ long_unit) - others @ long_unit,
+                float(item @ short_unit) - others @ short_unit,
             ).user_offset
         if user.long_term is not None and weight > 0:
             # Shifts are drops against the refresh's vector: the stepped one follows
@@ -119,6 +124,12 @@ class InterestModel:
             shift=shift,
         )
         return after, changed
+
+    def _sampled_rows(self, key: int) -> np.ndarray:
+        """``mix_negatives`` deterministic pseudo-random rows for ``key`` (an event offset)."""
+        spread = np.arange(1, self.config.mix_negatives + 1, dtype=np.int64) * 40503
+        rows: np.ndarray = (key * 2654435761 + spread) % max(len(self.items), 1)
+        return rows
 
     def restart_long_term(self, user: UserInterest) -> UserInterest:
         """The user's long-term state rebuilt by stepping through their recent items.

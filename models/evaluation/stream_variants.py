@@ -88,8 +88,15 @@ class RiverMF:
 class Interest:
     """The worker's :class:`InterestModel`; with a long-term source it is the blend."""
 
-    def __init__(self, name: str, config: EvalConfig, long_term: LongTermSource | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: EvalConfig,
+        long_term: LongTermSource | None,
+        cold: Popularity | None = None,
+    ) -> None:
         self.name = name
+        self.cold = cold  # what a user the service has never seen is shown
         self.config = config
         self.items = ItemTable(config.dim, config.seed)
         self.model = InterestModel(self.items, config.interest, _mix(config))
@@ -118,6 +125,8 @@ class Interest:
             self.model.factors = OnlineItemFactors(self.items, step, interest.l2)
 
     def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        if user_id not in self.users and self.cold is not None:
+            return self.cold.scores(user_id, n_rows)  # trending, as the reader serves them
         if len(self.items) != n_rows:
             raise RuntimeError(f"{self.name}: item table has {len(self.items)} rows, not {n_rows}")
         scores: np.ndarray = self.items.matrix @ self.model.scoring_vector(self.user(user_id))
@@ -178,10 +187,11 @@ def build_variants(
     config: EvalConfig, catalog: Catalog, source: LongTermSource
 ) -> list[StreamVariant]:
     """One of each, in :data:`VARIANTS` order; ``source`` must hear of refreshes first."""
+    popularity = Popularity(config.popularity_half_life_s)
     return [
-        Popularity(config.popularity_half_life_s),
+        popularity,
         RiverMF(config, catalog),
-        Interest("short_term", config, long_term=None),
+        Interest("short_term", config, long_term=None, cold=popularity),
         LongTerm(source),
-        Interest("blend", config, long_term=source),
+        Interest("blend", config, long_term=source, cold=popularity),
     ]
