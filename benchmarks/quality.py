@@ -19,6 +19,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
+
+def _amazon_loo(file: str, epochs: int, patience: int) -> list[str]:
+    """Leave-one-out on an Amazon file, seen items excluded (as ICLRec), the trainer's GRU."""
+    return [
+        "--protocol", "loo", "--data", f"{DATA}/{file}", "--exclude-seen",
+        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128",
+        "--epochs", str(epochs), "--patience", str(patience),
+    ]  # fmt: skip
+
+
 # Flags found with the harness itself (see the report of the evaluation issue).
 RUNS: dict[str, list[str]] = {
     "ml100k-prequential": [
@@ -35,20 +45,12 @@ RUNS: dict[str, list[str]] = {
         "--max-len", "200", "--half-life", "10",
         "--blend-prior", "0.9", "--hold-mix",
     ],
-    "toys-loo": [
-        "--protocol", "loo", "--data", f"{DATA}/amazon-toys.txt", "--exclude-seen",
-        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--epochs", "40",
-        "--patience", "4",
-    ],
+    "toys-loo": _amazon_loo("amazon-toys.txt", epochs=40, patience=4),
     "toys-prequential": [
         "--data", f"{DATA}/amazon-toys.txt", "--refresh-every", "25000",
         "--epochs", "10", "--half-life", "100000",
     ],
-    "games-loo": [
-        "--protocol", "loo", "--data", f"{DATA}/amazon-video-games.txt", "--exclude-seen",
-        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128", "--epochs", "12",
-        "--patience", "3",
-    ],
+    "games-loo": _amazon_loo("amazon-video-games.txt", epochs=12, patience=3),
     "games-prequential": [
         "--data", f"{DATA}/amazon-video-games.txt", "--limit", "100000",
         "--refresh-every", "25000", "--epochs", "10", "--half-life", "100000",

@@ -16,7 +16,7 @@ from models.blend import MixWeightLearner, blend, cosine
 from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
-from models.online_item_factors import OnlineItemFactors, sample_negative
+from models.online_item_factors import OnlineItemFactors, sample_negative, sampled_rows
 from models.short_term import ShortTermInterest, UserVector, unit
 from models.topk import top_k
 
@@ -90,7 +90,9 @@ class InterestModel:
         mix_offset, shift_state, shift = user.mix_offset, user.shift_state, None
         long_term_now = self.long_term_now(user)
         if long_term_now is not None and weight > 0 and context.any():
-            others = self.items.matrix[self._sampled_rows(sample_key)]
+            # Draws after the one the item factors learn against (draw 0).
+            rows = sampled_rows(len(self.items), sample_key, self.config.mix_negatives, first=1)
+            others = self.items.matrix[rows]
             long_unit, short_unit = unit(long_term_now), unit(context)
             mix_offset = self.mix.observe(
                 mix_offset,
@@ -124,12 +126,6 @@ class InterestModel:
             shift=shift,
         )
         return after, changed
-
-    def _sampled_rows(self, key: int) -> np.ndarray:
-        """``mix_negatives`` deterministic pseudo-random rows for ``key`` (an event offset)."""
-        spread = np.arange(1, self.config.mix_negatives + 1, dtype=np.int64) * 40503
-        rows: np.ndarray = (key * 2654435761 + spread) % max(len(self.items), 1)
-        return rows
 
     def restart_long_term(self, user: UserInterest) -> UserInterest:
         """The user's long-term state rebuilt by stepping through their recent items.

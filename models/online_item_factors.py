@@ -61,8 +61,23 @@ class OnlineItemFactors:
         self.optimizer.step(row, gradient.astype(np.float32))
 
 
+def sampled_rows(n_rows: int, key: int, count: int, first: int = 0) -> np.ndarray:
+    """``count`` deterministic pseudo-random rows for ``key`` (e.g. an event offset).
+
+    Draw ``first + i`` of a key is the same whoever asks, so callers that
+    want different items from one key ask for different draws.
+
+    >>> sampled_rows(10, key=3, count=2).tolist() == sampled_rows(10, key=3, count=3)[:2].tolist()
+    True
+    """
+    n = max(n_rows, 1)
+    draws = np.arange(first, first + count, dtype=np.int64)
+    rows: np.ndarray = ((key * 2654435761) % n + draws * 40503) % n  # no int64 overflow
+    return rows
+
+
 def sample_negative(table: ItemTable, key: int) -> str | None:
-    """A deterministic pseudo-random item for ``key`` (e.g. an event offset)."""
+    """A deterministic pseudo-random item for ``key`` (draw 0)."""
     if len(table) < 2:
         return None
-    return table.ids[(key * 2654435761) % len(table)]
+    return table.ids[int(sampled_rows(len(table), key, 1)[0])]

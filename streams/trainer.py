@@ -19,7 +19,6 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from models.cold_start import cold_start_vectors
-from models.gru_step import GRUStepper
 from models.long_term import (
     GRURecommender,
     TrainConfig,
@@ -156,14 +155,14 @@ class Trainer:
         projection, cold = cold_start_vectors(self.registry.catalog(), items)
         figures["cold_start_items"] = len(cold)
         record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
-        vectors, states = user_long_term(result.model, result.vocab, histories)
+        users = user_long_term(result.model, result.vocab, histories)
         self.registry.publish(
             record,
             {**cold, **items},
-            vectors,
+            users.vectors,
             projection.to_bytes() if projection is not None else None,
-            long_term_states=states,
-            gru_step=GRUStepper.from_model(result.model).to_bytes(),
+            long_term_states=users.states,
+            gru_step=users.stepper.to_bytes(),
         )
         asyncio.run(self._announce(record))
         log.info(

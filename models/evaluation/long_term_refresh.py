@@ -102,26 +102,35 @@ def user_vectors(
     return out
 
 
-def user_states(
+@dataclass(frozen=True)
+class UserLongTerm:
+    """Users' GRU states, the stepper they were made with, and their read-out vectors."""
+
+    stepper: GRUStepper
+    states: dict[str, np.ndarray]
+    vectors: dict[str, np.ndarray]
+
+
+def read_long_term(
     model: GRURecommender, encoded: Mapping[str, Sequence[int]], batch_size: int = 2048
-) -> dict[str, np.ndarray]:
-    """Each non-empty sequence's GRU state after its last ``max_len`` items.
+) -> UserLongTerm:
+    """Each non-empty sequence's GRU state after its last ``max_len`` items, and its vector.
 
     Made by the same :class:`~models.gru_step.GRUStepper` workers step with,
-    so the state a worker goes on from is exactly the one published; its
-    output equals :func:`user_vectors` (to float rounding).
+    so the state a worker goes on from is exactly the one published; the
+    vectors equal :func:`user_vectors` (to float rounding).
     """
     stepper = GRUStepper.from_model(model.eval())
     with torch.no_grad():
         embedding = model.item_vectors().float().cpu().numpy()
     users = [u for u, seq in encoded.items() if len(seq)]
-    out: dict[str, np.ndarray] = {}
-    max_len = model.config.max_len
+    out = UserLongTerm(stepper, {}, {})
     for start in range(0, len(users), batch_size):
         chunk = users[start : start + batch_size]
-        seqs, lengths = pad_sequences([encoded[u] for u in chunk], max_len)
+        seqs, lengths = pad_sequences([encoded[u] for u in chunk], model.config.max_len)
         states = stepper.run_batch(embedding[seqs.numpy()], lengths.numpy())
-        out.update(zip(chunk, states, strict=True))
+        out.states.update(zip(chunk, states, strict=True))
+        out.vectors.update(zip(chunk, stepper.output(states), strict=True))
     return out
 
 
@@ -192,15 +201,14 @@ def refresh_long_term(
         epochs_run, best_epoch = _train(model, trainable, training, validate, patience, progress)
     model.eval()
     wanted = encoded if vector_users is None else {u: encoded.get(u, []) for u in vector_users}
-    states = user_states(model, wanted)
-    stepper = GRUStepper.from_model(model)
+    users = read_long_term(model, wanted)
     return LongTermRefresh(
         model,
         list(rows.ids),
         item_vectors(model, len(rows.ids)),
-        {u: stepper.output(state) for u, state in states.items()},
-        states,
-        stepper,
+        users.vectors,
+        users.states,
+        users.stepper,
         epochs_run,
         best_epoch,
         time.perf_counter() - started,

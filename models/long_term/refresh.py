@@ -20,12 +20,12 @@ import torch
 
 from models.evaluation.long_term_refresh import (
     LongTermConfig,
+    UserLongTerm,
     encode,
+    read_long_term,
     refresh_long_term,
     training_sequences,
-    user_states,
 )
-from models.gru_step import GRUStepper
 from models.long_term.gru import GRURecommender
 from models.long_term.training import (
     ProgressCallback,
@@ -239,14 +239,9 @@ def item_vectors(model: GRURecommender, vocab: Vocabulary) -> dict[str, np.ndarr
     return {item: table[row].astype(np.float32) for item, row in vocab.rows.items()}
 
 
-def user_long_term(
-    model: GRURecommender, vocab: Vocabulary, histories: Histories
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def user_long_term(model: GRURecommender, vocab: Vocabulary, histories: Histories) -> UserLongTerm:
     """Users' long-term vectors and the GRU states behind them, from their whole histories.
 
     Workers step the states on with each new event (:mod:`models.gru_step`).
     """
-    encoded = {u: vocab.encode(items) for u, items in histories.items()}
-    states = user_states(model, encoded)
-    stepper = GRUStepper.from_model(model)
-    return {u: stepper.output(state) for u, state in states.items()}, states
+    return read_long_term(model, {u: vocab.encode(items) for u, items in histories.items()})
