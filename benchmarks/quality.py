@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
     sys.path.insert(0, str(ROOT))
-    from streams.evaluate_command import main as evaluate
+    from streams.cli.evaluate import main as evaluate
 
     args.outdir.mkdir(parents=True, exist_ok=True)
     for name in args.runs or list(RUNS):

@@ -16,9 +16,9 @@ import orjson
 import torch
 
 from models.long_term.refresh import refresh
-from streams.datasets import detect_format, read_interactions, read_user_sequences
+from streams.devtools.datasets import detect_format, read_interactions, read_user_sequences
 from streams.settings import Settings
-from streams.trainer import refresh_config
+from streams.trainer.service import refresh_config
 
 
 def histories(path: Path, length: int) -> dict[str, list[str]]:

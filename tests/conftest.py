@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded import EmbeddedServices, embedded_services
+from streams.devtools.embedded import EmbeddedServices, embedded_services
 
 
 @pytest.fixture(scope="session")

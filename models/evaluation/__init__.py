@@ -9,18 +9,18 @@ from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig, MFConfig
 from models.evaluation.drift import DriftRun, run_drift
 from models.evaluation.events import DriftEvent, StreamEvent
-from models.evaluation.long_term_refresh import (
-    ItemRows,
-    LongTermConfig,
-    LongTermRefresh,
-    refresh_long_term,
-)
 from models.evaluation.long_term_source import LongTermMode
 from models.evaluation.loo import LooRun, run_loo
 from models.evaluation.prequential import PrequentialRun, run_prequential
 from models.evaluation.report import DriftScores, EvaluationReport, VariantScores
 from models.evaluation.splits import LeaveOneOut, leave_one_out
 from models.evaluation.summaries import drift_report, loo_report, prequential_report
+from models.long_term.fit import (
+    ItemRows,
+    LongTermConfig,
+    LongTermRefresh,
+    refresh_long_term,
+)
 
 __all__ = [
     "Catalog",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from models.evaluation.long_term_refresh import LongTermConfig
 from models.evaluation.long_term_source import LongTermMode
 from models.interest_model import InterestConfig
 from models.long_term import TrainConfig
+from models.long_term.fit import LongTermConfig
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from models.evaluation.catalog import Catalog
-from models.evaluation.long_term_refresh import LongTermRefresh
+from models.long_term.fit import LongTermRefresh
 
 LongTermMode = Literal["refresh", "event"]
 MODES: tuple[LongTermMode, ...] = ("refresh", "event")

@@ -22,13 +22,13 @@ from models.blend import MixWeightLearner
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
-from models.evaluation.long_term_refresh import encode, refresh_long_term, user_vectors
 from models.evaluation.ranking import top_rows_batch
 from models.evaluation.report import VariantScores, scores_from_ranks
 from models.evaluation.splits import LeaveOneOut, leave_one_out
 from models.evaluation.stream_variants import Interest, RiverMF
 from models.interest_model import UserInterest
 from models.long_term import GRURecommender, evaluate_next_item
+from models.long_term.fit import encode, refresh_long_term, user_vectors
 from models.long_term.training import ProgressCallback
 from models.ranking_metrics import catalog_coverage, novelty
 

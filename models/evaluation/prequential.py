@@ -22,11 +22,11 @@ from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
 from models.evaluation.histories import Histories
-from models.evaluation.long_term_refresh import LongTermRefresh, refresh_long_term
 from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.ranking import MISS, rank_of, top_rows
 from models.evaluation.stream_variants import StreamVariant, build_variants
 from models.long_term import GRURecommender
+from models.long_term.fit import LongTermRefresh, refresh_long_term
 
 ObserverFactory = Callable[[Catalog], "Observer"]
 """Makes the run's observer, given the catalogue the run grows."""

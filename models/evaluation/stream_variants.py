@@ -17,11 +17,11 @@ from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
 from models.evaluation.hot_swap import rebase_short_term, swap_item_vectors
-from models.evaluation.long_term_refresh import LongTermRefresh
 from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.river_mf import OnlineMF
 from models.interest_model import InterestModel, UserInterest
 from models.item_table import ItemTable
+from models.long_term.fit import LongTermRefresh
 from models.online_item_factors import OnlineItemFactors
 from models.trending import TrendingItems
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from models.evaluation.long_term_refresh import (
+from models.long_term.fit import (
     LongTermConfig,
     UserLongTerm,
     encode,

@@ -1,0 +1,1 @@
+"""The ``interests`` command line."""

@@ -1,0 +1,1 @@
+"""Developer tooling: embedded broker and redis, demo, bench, synthetic producer, replay."""

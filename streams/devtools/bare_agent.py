@@ -1,0 +1,61 @@
+"""The benchmark's yardstick: a faust agent that only counts events.
+
+Run as ``python -m streams.devtools.bare_agent`` with the worker's settings in the
+environment plus ``BARE_EXPECT`` (events to count) and ``BARE_RESULT`` (where
+to write ``{"events", "seconds"}``, from the first event to the last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import faust
+import orjson
+
+from streams.settings import Settings
+from streams.worker.fetch_tuning import bound_fetch_wait
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    expect = int(os.environ["BARE_EXPECT"])
+    result = Path(os.environ["BARE_RESULT"])
+    bound_fetch_wait(settings.fetch_max_wait_ms)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        consumer_auto_offset_reset="earliest",
+    )
+    topic = app.topic(
+        settings.topic_interactions,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(topic)
+    async def count(stream: faust.StreamT[bytes]) -> None:
+        seen, first = 0, 0.0
+        async for _ in stream:
+            seen += 1
+            if seen == 1:
+                first = time.monotonic()
+            if seen == expect:
+                elapsed = time.monotonic() - first
+                result.write_bytes(orjson.dumps({"events": seen - 1, "seconds": elapsed}))
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

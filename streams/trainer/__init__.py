@@ -1,0 +1,1 @@
+"""The long-term refresh service: read histories, train, gate, publish."""

@@ -1,0 +1,1 @@
+"""The stream worker: the faust app, event schema and validation, the batch path, outputs."""

@@ -1,0 +1,20 @@
+"""Runs the faust worker in this process until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from streams.worker.app import create_app
+
+
+def run_worker(settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+    # faust's Worker wants to own a fresh event loop.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,116 @@
+"""``interests evaluate`` end to end on a slice of every data file, and the synthetic drift."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.cli.evaluate import main, register
+from streams.settings import Settings
+from tests.support.paths import DATA_DIR
+
+pytestmark = pytest.mark.slow
+
+DATA = DATA_DIR
+QUICK = ["--dim", "8", "--epochs", "1", "--max-len", "20", "--seed", "1"]
+VARIANTS = ["popularity", "river_mf", "short_term", "long_term", "blend"]
+
+
+def evaluate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="interests")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["evaluate", *argv])
+    return int(args.run(args, Settings.from_env({})))
+
+
+def report(path: Path) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads(path.read_bytes())
+    return body
+
+
+@pytest.mark.timeout(60)
+def test_prequential_on_movielens_writes_table_json_and_plot(tmp_path, capsys):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    argv = ["--data", str(DATA / "ml-100k.inter"), "--limit", "1500", "--refresh-every", "700"]
+    assert evaluate([*argv, *QUICK, "--out", str(out), "--plot", str(png)]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in VARIANTS) and "NDCG@10" in printed
+    body = report(out)
+    assert body["protocol"] == "prequential" and body["info"]["events"] == 1500
+    assert [v["name"] for v in body["variants"]] == VARIANTS
+    assert len(body["info"]["refreshes"]) == 2
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(60)
+def test_prequential_on_video_game_pairs(tmp_path):
+    out = tmp_path / "r.json"
+    argv = ["--data", str(DATA / "amazon-video-games.txt"), "--limit", "2000"]
+    assert evaluate([*argv, "--refresh-every", "1000", *QUICK, "--out", str(out)]) == 0
+    body = report(out)
+    assert body["info"]["events"] == 2000 and body["variants"][0]["evaluated"] == 2000
+
+
+@pytest.mark.timeout(60)
+def test_leave_one_out_on_toys_excluding_seen_items(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    argv = ["--protocol", "loo", "--data", str(DATA / "amazon-toys.txt"), "--limit", "300"]
+    assert evaluate([*argv, "--exclude-seen", *QUICK, "--out", str(out)]) == 0
+    body = report(out)
+    assert body["info"]["exclude_seen"] is True
+    assert all(v["evaluated"] == 300 for v in body["variants"])
+    assert all(v["coverage"] is not None for v in body["variants"])
+    assert "coverage" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(60)
+def test_leave_one_out_on_movielens(tmp_path):
+    out = tmp_path / "r.json"
+    argv = ["--protocol", "loo", "--data", str(DATA / "ml-100k.inter"), "--limit", "60"]
+    assert evaluate([*argv, *QUICK, "--out", str(out)]) == 0
+    assert report(out)["variants"][0]["evaluated"] == 60
+
+
+@pytest.mark.timeout(60)
+def test_drift_on_synthetic_users(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    argv = ["--protocol", "drift", "--limit", "3000", "--users", "30", "--refresh-every", "1500"]
+    assert evaluate([*argv, *QUICK, "--half-life", "300", "--out", str(out)]) == 0
+    body = report(out)
+    assert [d["name"] for d in body["drift"]] == VARIANTS
+    assert body["drift"][0]["switches"] > 0
+    assert "median" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(60)
+def test_same_seed_same_report(tmp_path):
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    argv = ["--data", str(DATA / "ml-100k.inter"), "--limit", "800", "--refresh-every", "400"]
+    for path in paths:
+        assert evaluate([*argv, *QUICK, "--out", str(path)]) == 0
+    first, second = (report(p) for p in paths)
+    assert first["variants"] == second["variants"] and first["curves"] == second["curves"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--protocol", "loo"], "--data is required"),
+        (["--data", "/no/such/file.txt"], "no such data file"),
+        (["--data", str(DATA / "ml-100k.inter"), "--format", "pairs", "--limit", "5"], "expected"),
+    ],
+)
+def test_bad_input_is_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_bad_flags_are_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["--refresh-every", "0"])
+    assert "not a positive integer" in capsys.readouterr().err
