@@ -1,4 +1,4 @@
-"""``interests forget``: delete a user's state and tombstone their recommendations."""
+"""``interests forget``: delete a user's state and tombstone their output messages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from streams.settings import Settings
 
 
 async def forget_user(settings: Settings, user_id: str) -> bool:
-    """True when Redis held state; a null-valued message clears compacted topics."""
+    """True when Redis held state.
+
+    A null value keyed by the user goes to ``recommendations`` and
+    ``interest-shifts``; both are compacted (see :mod:`streams.topics`), so the
+    broker drops the user's earlier messages there.
+    """
     reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
     try:
         deleted = reader.forget(user_id)
@@ -18,7 +23,8 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic_recommendations, None, key=user_id.encode())
+        for topic in (settings.topic_recommendations, settings.topic_interest_shifts):
+            await producer.send_and_wait(topic, None, key=user_id.encode())
     finally:
         await producer.stop()
     return deleted
