@@ -146,8 +146,7 @@ def run_bench(
             f"batch {settings.batch_size}",
             flush=True,
         )
-        throughput = dataclasses.replace(
-            settings,
+        throughput = settings.replace(
             topic_interactions="bench-interactions",
             topic_recommendations="bench-recommendations",
             app_id="bench-worker",
@@ -155,7 +154,7 @@ def run_bench(
         rate = worker_rate(throughput, events, users, services.workdir)
         print(f"  worker            {rate:9.0f} events/s", flush=True)
         bare = bare_faust_rate(
-            dataclasses.replace(throughput, app_id="bench-bare"), events, services.workdir
+            throughput.replace(app_id="bench-bare"), events, services.workdir
         )
         print(f"  bare faust agent  {bare:9.0f} events/s", flush=True)
         asyncio.run(ensure_topics(settings))
