@@ -153,9 +153,7 @@ def run_bench(
         )
         rate = worker_rate(throughput, events, users, services.workdir)
         print(f"  worker            {rate:9.0f} events/s", flush=True)
-        bare = bare_faust_rate(
-            throughput.replace(app_id="bench-bare"), events, services.workdir
-        )
+        bare = bare_faust_rate(throughput.replace(app_id="bench-bare"), events, services.workdir)
         print(f"  bare faust agent  {bare:9.0f} events/s", flush=True)
         asyncio.run(ensure_topics(settings))
         latency = latency_run(settings, latency_rate, users, services.workdir)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from streams.cli.evaluate import main, register
+from streams.cli.evaluate import main
 from streams.settings import Settings
 from tests.support.paths import DATA_DIR
 
@@ -21,10 +20,7 @@ VARIANTS = ["popularity", "river_mf", "short_term", "long_term", "blend"]
 
 
 def evaluate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="interests")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", *argv])
-    return int(args.run(args, Settings.from_env({})))
+    return main(argv, Settings.from_env({}))
 
 
 def report(path: Path) -> dict[str, Any]:
@@ -70,7 +66,16 @@ def test_leave_one_out_on_toys_excluding_seen_items(tmp_path, capsys):
 @pytest.mark.timeout(60)
 def test_leave_one_out_on_movielens(tmp_path):
     out = tmp_path / "r.json"
-    argv = ["--protocol", "loo", "--data", str(DATA / "ml-100k.inter"), "--limit", "60"]
+    argv = [
+        "--protocol",
+        "loo",
+        "--data",
+        str(DATA / "ml-100k.inter"),
+        "--limit",
+        "60",
+        "--patience",
+        "1",
+    ]
     assert evaluate([*argv, *QUICK, "--out", str(out)]) == 0
     assert report(out)["variants"][0]["evaluated"] == 60
 
@@ -105,12 +110,21 @@ def test_same_seed_same_report(tmp_path):
     ],
 )
 def test_bad_input_is_one_line(argv, message, capsys):
-    assert main(argv) == 2
+    assert evaluate(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_bad_flags_are_rejected_by_argparse(capsys):
-    with pytest.raises(SystemExit):
-        main(["--refresh-every", "0"])
-    assert "not a positive integer" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--refresh-every", "0"], "'--refresh-every': 0 is not a positive integer"),
+        (["--dropout", "1"], "'--dropout': 1 is not in [0, 1)"),
+        (["--blend-prior", "1.5"], "'--blend-prior': 1.5 is not strictly between 0 and 1"),
+        (["--protocol", "kfold"], "'--protocol'"),
+    ],
+)
+def test_bad_flags_are_refused_by_the_parser_in_one_line(argv, message, capsys):
+    assert evaluate(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
