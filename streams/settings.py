@@ -1,19 +1,32 @@
 """The one settings object, read from ``INTERESTS_*`` environment variables.
 
-Each field's ``doc`` metadata is the user documentation: the README's settings
+pydantic-settings reads and converts the variables and pydantic validates them;
+each field's ``description`` is the user documentation: the README's settings
 table is generated from it (``interests settings --markdown``) and a test keeps
-the two equal.
+the two equal. What the library does not do is small and below: event weights
+as ``NAME:WEIGHT,...`` text, one-line errors that name the variable, and a
+warning for an ``INTERESTS_*`` variable that is no setting (a typo is otherwise
+silently ignored).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import difflib
 import os
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, TextIO
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 ENV_PREFIX = "INTERESTS_"
 
@@ -23,19 +36,7 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
 
 
 class SettingsError(ValueError):
-    """An environment variable holds a value its setting cannot take."""
-
-
-def _setting(default: Any, doc: str) -> Any:
-    if isinstance(default, Mapping):
-        return field(default_factory=lambda: default, metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
-
-
-def _default(f: dataclasses.Field[Any]) -> Any:
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return f.default
+    """A setting holds a value it cannot take; the message is one line naming the variable."""
 
 
 def parse_weights(text: str) -> Mapping[str, float]:
@@ -68,9 +69,23 @@ def _exact(number: float) -> str:
     return short if float(short) == number else repr(number)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the service can be told; ``Settings.from_env()`` reads it."""
+def _setting(default: Any, doc: str, **constraints: Any) -> Any:
+    """A field whose ``doc`` is its README row; ``constraints`` are pydantic's (``gt=0``)."""
+    if isinstance(default, Mapping):  # pydantic deep-copies defaults; a mappingproxy cannot be
+        return Field(default_factory=lambda: dict(default), description=doc, **constraints)
+    return Field(default, description=doc, **constraints)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; ``Settings.from_env()`` reads it.
+
+    ``Settings(...)`` alone is the defaults plus its arguments, never the
+    environment, so ``replace`` and tests are unaffected by the shell.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, allow_inf_nan=False, extra="forbid"
+    )
 
     kafka_bootstrap: str = _setting("127.0.0.1:9092", "Kafka bootstrap server, host:port.")
     redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://.")
@@ -83,24 +98,27 @@ class Settings:
     topic_interest_shifts: str = _setting(
         "interest-shifts", "Topic of detected shifts of users' interest."
     )
-    topic_partitions: int = _setting(8, "Partitions for topics the service creates.")
+    topic_partitions: int = _setting(8, "Partitions for topics the service creates.", gt=0)
     redis_prefix: str = _setting("ie:", "Prefix of every Redis key the service writes.")
-    vector_size: int = _setting(64, "Dimension of interest and item vectors.")
+    vector_size: int = _setting(64, "Dimension of interest and item vectors.", gt=0)
     short_term_half_life_s: float = _setting(
-        1800.0, "Half-life of short-term interest, in seconds of event time."
+        1800.0, "Half-life of short-term interest, in seconds of event time.", gt=0
     )
     learning_rate: float = _setting(0.5, "SGD step of the online item-vector learner.")
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
-    top_k: int = _setting(20, "Items per recommendation.")
-    recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.")
+    top_k: int = _setting(20, "Items per recommendation.", gt=0)
+    recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.", gt=0)
     history_length: int = _setting(200, "Items of each user's history kept for the trainer.")
-    user_ttl_s: int = _setting(30 * 24 * 3600, "Seconds after which an inactive user expires.")
-    event_weights: Mapping[str, float] = _setting(
+    user_ttl_s: int = _setting(
+        30 * 24 * 3600, "Seconds after which an inactive user expires.", gt=0
+    )
+    # NoDecode: the library would read a mapping as JSON; the variable is NAME:WEIGHT text.
+    event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."
     )
-    max_event_bytes: int = _setting(65536, "Events larger than this go to the DLQ.")
+    max_event_bytes: int = _setting(65536, "Events larger than this go to the DLQ.", gt=0)
     max_future_skew_s: float = _setting(300.0, "Events dated further ahead go to the DLQ.")
-    batch_size: int = _setting(500, "Most events a worker applies in one batch.")
+    batch_size: int = _setting(500, "Most events a worker applies in one batch.", gt=0)
     batch_within_s: float = _setting(0.02, "Longest wait to fill a batch, in seconds.")
     fetch_max_wait_ms: int = _setting(
         20, "Longest a Kafka fetch waits at the broker; bounds latency on Tansu."
@@ -138,87 +156,135 @@ class Settings:
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")
     log_level: str = _setting("info", "Log level of workers.")
 
-    def __post_init__(self) -> None:
-        positive = (
-            "topic_partitions",
-            "vector_size",
-            "short_term_half_life_s",
-            "top_k",
-            "recent_items",
-            "user_ttl_s",
-            "max_event_bytes",
-            "batch_size",
-        )
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be a finite number")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
-        if self.trainer_loss not in ("full", "sampled"):
-            raise SettingsError(f"{ENV_PREFIX}TRAINER_LOSS must be full or sampled")
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"{ENV_PREFIX}REDIS_URL must start with redis:// or rediss://")
-        host, sep, port = self.kafka_bootstrap.rpartition(":")
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments only: :meth:`from_env` adds the environment it is given."""
+        return (init_settings,)
+
+    @field_validator("event_weights", mode="before")
+    @classmethod
+    def _weights_from_text(cls, value: Any) -> Any:
+        return parse_weights(value) if isinstance(value, str) else value
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights_read_only(cls, value: Mapping[str, float]) -> Mapping[str, float]:
+        if not value:
+            raise ValueError("at least one event type is needed")
+        return MappingProxyType(dict(value))
+
+    @field_validator("trainer_loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in ("full", "sampled"):
+            raise ValueError("must be full or sampled")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise SettingsError(f"{ENV_PREFIX}KAFKA_BOOTSTRAP must be host:port")
+            raise ValueError("must be host:port")
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read every ``INTERESTS_*`` variable; keyword overrides win."""
+        """Read every ``INTERESTS_*`` variable of ``environ`` (default: the process's);
+        keyword overrides win."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(env_name(f.name))
-            if raw is not None:
-                values[f.name] = _parse(f.name, raw, _default(f))
-        values.update(overrides)
-        return cls(**values)
+        warn_unknown(env)
+        return cls(**{**_EnvironSource(cls, env)(), **overrides})
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
         out: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[env_name(f.name)] = (
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            out[env_name(name)] = (
                 format_weights(value) if isinstance(value, Mapping) else str(value)
             )
         return out
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, validated like any other."""
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**current, **changes})
+
+
+class _EnvironSource(EnvSettingsSource):
+    """The library's environment source, reading ``environ`` instead of ``os.environ``
+    (tests and child processes pass a mapping)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def _parse(name: str, raw: str, default: Any) -> Any:
-    if isinstance(default, Mapping):
-        try:
-            return parse_weights(raw)
-        except SettingsError as exc:
-            raise SettingsError(f"{env_name(name)}: {exc}") from None
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        raise SettingsError(
-            f"{env_name(name)}={raw!r} is not a valid {type(default).__name__}"
-        ) from None
-    return raw
+def _one_line(exc: ValidationError) -> str:
+    """Every problem on one line, each naming its variable."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = env_name(str(error["loc"][0])) if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        shown = repr(error["input"])
+        parts.append(f"{name}: {message[:1].lower()}{message[1:]} (got {shown[:60]})")
+    return "; ".join(parts)
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown(environ: Mapping[str, str], stream: TextIO | None = None) -> None:
+    """One line on stderr, once per process, for each ``INTERESTS_*`` name that is no
+    setting, naming the closest one that is (``INTERESTS_TOPK`` → ``INTERESTS_TOP_K``)."""
+    known = [name.upper() for name in Settings.model_fields]
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.removeprefix(ENV_PREFIX) in known:
+            continue
+        if name in _warned:
+            continue
+        _warned.add(name)
+        closest = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), known, 1, 0.0)[0]
+        print(
+            f"interests: warning: {name} is not a setting and is ignored; "
+            f"did you mean {ENV_PREFIX}{closest}?",
+            file=stream or sys.stderr,
+        )
 
 
 def settings_table() -> str:
     """The README's settings table, in Markdown."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for f in dataclasses.fields(Settings):
-        default = _default(f)
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
         shown = format_weights(default) if isinstance(default, Mapping) else str(default)
-        rows.append(f"| `{env_name(f.name)}` | `{shown}` | {f.metadata['doc']} |")
+        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |")
     return "\n".join(rows)

@@ -8,20 +8,28 @@ Protocols (the math is in :mod:`models.evaluation`):
 - ``drift``: synthetic users whose interest switches at known times; how many
   events each variant needs to follow a switch.
 
-The short-term and blend variants run with the worker's settings
-(``INTERESTS_*``), so what is measured is what the worker would do.
+Every default comes from the service's settings (``INTERESTS_*``): the
+short-term and blend variants run with the worker's, the GRU trains as the
+trainer does (:func:`streams.trainer.service.refresh_config`), so what is
+measured is what the service runs. Flags override; a flag the chosen protocol
+does not read is refused.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cli.errors import UsageError
+import click
+from click.core import ParameterSource
+
+from streams.cli.errors import PROG, UsageError, invoke
+from streams.cli.params import DROPOUT, FRACTION, POSITIVE_FLOAT, POSITIVE_INT, current_settings
+from streams.devtools.datasets import FORMATS
 from streams.settings import Settings
 
 if TYPE_CHECKING:  # the math (and torch) loads only when the command runs
@@ -31,109 +39,208 @@ if TYPE_CHECKING:  # the math (and torch) loads only when the command runs
     from streams.devtools.datasets import Interaction
 
 PROTOCOLS = ("prequential", "loo", "drift")
-# Per protocol: GRU epochs (a ceiling under early stopping for loo) and batch size.
-DEFAULT_EPOCHS = {"prequential": 20, "loo": 40, "drift": 20}
 DEFAULT_DRIFT_EVENTS = 40_000
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
+# The protocols that read each flag (from models.evaluation: only the stream
+# protocols refresh and step the GRU, only loo early-stops, only drift makes
+# users); a flag not listed is read by all three.
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "data": ("prequential", "loo"),
+    "fmt": ("prequential", "loo"),
+    "refresh_every": ("prequential", "drift"),
+    "long_term_mode": ("prequential", "drift"),
+    "patience": ("loo",),
+    "users": ("drift",),
+}
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not strictly between 0 and 1")
-    return value
+@dataclass(frozen=True)
+class EvaluateArgs:
+    """The command's flags; ``None`` means "the service's setting"."""
+
+    protocol: str = "prequential"
+    data: Path | None = None
+    fmt: str = "auto"
+    refresh_every: int = 10_000
+    exclude_seen: bool = False
+    limit: int | None = None
+    seed: int | None = None
+    dim: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    dropout: float | None = None
+    max_len: int | None = None
+    loss: str | None = None
+    patience: int | None = None
+    half_life: float | None = None
+    blend_prior: float = 0.5
+    hold_mix: bool = False
+    long_term_mode: str = "event"
+    users: int = 200
+    out: Path | None = None
+    plot: Path | None = None
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``evaluate`` subcommand (its ``run`` default is :func:`cmd_evaluate`)."""
-    p = subparsers.add_parser("evaluate", help="measure recommendation quality offline")
-    p.add_argument("--data", type=Path, default=None, help="a file of ../shared/data")
-    p.add_argument("--format", choices=["auto", "ml100k", "pairs", "sequences"], default="auto")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="prequential")
-    p.add_argument(
-        "--refresh-every", type=_positive_int, default=10_000, help="events between GRU refreshes"
-    )
-    p.add_argument("--exclude-seen", action="store_true", help="never rank a user's seen items")
-    p.add_argument(
-        "--limit", type=_positive_int, default=None, help="first N events (loo: first N users)"
-    )
-    p.add_argument("--seed", type=int, default=None, help="default: INTERESTS_SEED")
-    p.add_argument("--dim", type=_positive_int, default=64, help="GRU and item vector size")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="GRU epochs per training")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--lr", type=_positive_float, default=3e-3, help="GRU learning rate")
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--max-len", type=_positive_int, default=50, help="GRU history length")
-    p.add_argument("--loss", choices=["full", "sampled"], default="full")
-    p.add_argument("--patience", type=_positive_int, default=3, help="loo early stopping")
-    p.add_argument(
-        "--half-life", type=_positive_float, default=None, help="default: the worker's setting"
-    )
-    p.add_argument("--blend-prior", type=_fraction, default=0.5, help="long-term weight")
-    p.add_argument(
-        "--hold-mix",
-        action="store_true",
-        help="keep the blend's long-term weight at --blend-prior (no online mix learning)",
-    )
-    p.add_argument(
-        "--long-term-mode",
-        choices=["refresh", "event"],
-        default="event",
-        help="long-term vectors stepped by the GRU on every event, as the worker does "
-        "(default), or frozen as of the last refresh",
-    )
-    p.add_argument("--users", type=_positive_int, default=200, help="drift: synthetic users")
-    p.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
-    p.add_argument("--plot", type=Path, default=None, help="write a PNG figure here")
-    p.set_defaults(run=cmd_evaluate)
+DEFAULTS = EvaluateArgs()  # the flags' defaults, in one place
 
 
-def build_config(args: argparse.Namespace, settings: Settings) -> EvalConfig:
-    """The run's configuration: the worker's settings, then the command's flags."""
-    from models.evaluation import EvalConfig, LongTermConfig
-    from models.long_term import TrainConfig
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A file of ../shared/data (prequential, loo).",
+)
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default=DEFAULTS.fmt)
+@click.option(
+    "--protocol", type=click.Choice(PROTOCOLS), default=DEFAULTS.protocol, show_default=True
+)
+@click.option(
+    "--refresh-every",
+    type=POSITIVE_INT,
+    default=DEFAULTS.refresh_every,
+    show_default=True,
+    help="Events between GRU refreshes (prequential, drift).",
+)
+@click.option("--exclude-seen", is_flag=True, help="Never rank a user's seen items.")
+@click.option("--limit", type=POSITIVE_INT, default=None, help="First N events (loo: N users).")
+@click.option("--seed", type=int, default=None, help="Default: INTERESTS_SEED.")
+@click.option(
+    "--dim",
+    type=POSITIVE_INT,
+    default=None,
+    help="GRU and item vector size [INTERESTS_VECTOR_SIZE].",
+)
+@click.option(
+    "--epochs",
+    type=POSITIVE_INT,
+    default=None,
+    help="GRU epochs per training; under loo, a ceiling [INTERESTS_TRAINER_EPOCHS].",
+)
+@click.option(
+    "--batch-size", type=POSITIVE_INT, default=None, help="[INTERESTS_TRAINER_BATCH_SIZE]"
+)
+@click.option(
+    "--lr",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="GRU learning rate [INTERESTS_TRAINER_LEARNING_RATE].",
+)
+@click.option("--dropout", type=DROPOUT, default=None, help="[INTERESTS_TRAINER_DROPOUT]")
+@click.option(
+    "--max-len",
+    type=POSITIVE_INT,
+    default=None,
+    help="GRU history length [INTERESTS_TRAINER_MAX_LEN].",
+)
+@click.option(
+    "--loss", type=click.Choice(["full", "sampled"]), default=None, help="[INTERESTS_TRAINER_LOSS]"
+)
+@click.option(
+    "--patience",
+    type=POSITIVE_INT,
+    default=None,
+    help="loo early stopping [INTERESTS_TRAINER_PATIENCE].",
+)
+@click.option(
+    "--half-life",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="Short-term half-life, s [INTERESTS_SHORT_TERM_HALF_LIFE_S].",
+)
+@click.option(
+    "--blend-prior",
+    type=FRACTION,
+    default=DEFAULTS.blend_prior,
+    show_default=True,
+    help="Long-term weight.",
+)
+@click.option(
+    "--hold-mix",
+    is_flag=True,
+    help="Keep the blend's long-term weight at --blend-prior (no online mix learning).",
+)
+@click.option(
+    "--long-term-mode",
+    type=click.Choice(["refresh", "event"]),
+    default=DEFAULTS.long_term_mode,
+    show_default=True,
+    help="Long-term vectors stepped by the GRU on every event, as the worker does, "
+    "or frozen as of the last refresh (prequential, drift).",
+)
+@click.option(
+    "--users", type=POSITIVE_INT, default=DEFAULTS.users, show_default=True, help="Drift users."
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write JSON here.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG here.")
+@click.pass_context
+def evaluate(ctx: click.Context, /, **flags: Any) -> int:
+    """Measure recommendation quality offline."""
+    args = EvaluateArgs(**flags)
+    refuse_foreign_flags(ctx, args.protocol)
+    return run_evaluate(args, current_settings())
+
+
+def refuse_foreign_flags(ctx: click.Context, protocol: str) -> None:
+    """A flag given on the command line that ``protocol`` does not read is an error,
+    not a silent no-op."""
+    for name, protocols in APPLIES_TO.items():
+        if protocol not in protocols and ctx.get_parameter_source(name) not in (
+            None,
+            ParameterSource.DEFAULT,
+        ):
+            flag = next(p for p in ctx.command.params if p.name == name).opts[0]
+            raise UsageError(
+                f"{flag} does not apply to --protocol {protocol} "
+                f"(only to {' and '.join(protocols)})",
+                ctx,
+            )
+
+
+def build_config(args: EvaluateArgs, settings: Settings) -> EvalConfig:
+    """The run's configuration: the service's settings, then the command's flags."""
+    from models.evaluation import EvalConfig
+    from streams.trainer.service import refresh_config
     from streams.worker.interest_updater import interest_config
 
-    seed = settings.seed if args.seed is None else args.seed
+    trainer = refresh_config(settings)
+    long_term = replace(
+        trainer.long_term_config(),
+        dim=_given(args.dim, trainer.dim),
+        dropout=_given(args.dropout, trainer.dropout),
+        max_len=_given(args.max_len, trainer.max_len),
+    )
+    training = replace(
+        trainer.train,
+        epochs=_given(args.epochs, trainer.train.epochs),
+        batch_size=_given(args.batch_size, trainer.train.batch_size),
+        lr=_given(args.lr, trainer.train.lr),
+        loss=_given(args.loss, trainer.train.loss),
+    )
     interest = interest_config(settings)
     interest = replace(interest, event_weights=dict(interest.event_weights))
     if args.half_life is not None:
         interest = replace(interest, half_life_s=args.half_life)
-    if not 0.0 <= args.dropout < 1.0:
-        raise _usage(f"--dropout must be in [0, 1), not {args.dropout}")
     config = EvalConfig(
-        long_term=LongTermConfig(dim=args.dim, dropout=args.dropout, max_len=args.max_len),
-        training=TrainConfig(
-            epochs=args.epochs or DEFAULT_EPOCHS[args.protocol],
-            batch_size=args.batch_size,
-            lr=args.lr,
-            loss=args.loss,
-        ),
+        long_term=long_term,
+        training=training,
         interest=interest,
         blend_prior=args.blend_prior,
         learn_mix=not args.hold_mix,
         refresh_every=args.refresh_every,
         exclude_seen=args.exclude_seen,
-        patience=args.patience,
-        long_term_mode=args.long_term_mode,
+        patience=_given(args.patience, trainer.patience),
+        long_term_mode=args.long_term_mode,  # type: ignore[arg-type]  # a click.Choice
     )
-    return config.seeded(seed)
+    return config.seeded(settings.seed if args.seed is None else args.seed)
 
 
-def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+def _given(flag: Any, setting: Any) -> Any:
+    return setting if flag is None else flag
+
+
+def run_evaluate(args: EvaluateArgs, settings: Settings) -> int:
     import orjson
 
     from streams.devtools.datasets import read_interactions
@@ -144,8 +251,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         report = _drift(args, config)
     else:
         if args.data is None:
-            raise _usage(f"--data is required for --protocol {args.protocol}")
-        interactions = read_interactions(args.data, args.format, seed=config.seed)
+            raise UsageError(f"--data is required for --protocol {args.protocol}")
+        interactions = read_interactions(args.data, args.fmt, seed=config.seed)
         events = stream_events(interactions, set(config.interest.event_weights))
         if args.protocol == "loo":
             report = _loo(events, args, config)
@@ -183,19 +290,25 @@ def first_users(events: list[StreamEvent], limit: int | None) -> list[StreamEven
     return kept
 
 
+def _dataset_name(args: EvaluateArgs) -> str:
+    assert args.data is not None
+    return args.data.name
+
+
 def _prequential(
-    events: list[StreamEvent], args: argparse.Namespace, config: EvalConfig
+    events: list[StreamEvent], args: EvaluateArgs, config: EvalConfig
 ) -> EvaluationReport:
     from tqdm import tqdm
 
     from models.evaluation import prequential_report, run_prequential
 
-    with tqdm(total=len(events), unit="ev", desc=f"prequential {args.data.name}") as bar:
+    name = _dataset_name(args)
+    with tqdm(total=len(events), unit="ev", desc=f"prequential {name}") as bar:
         run = run_prequential(events, config, bar.update, _refresh_note(bar))
-    return prequential_report(run, config, args.data.name)
+    return prequential_report(run, config, name)
 
 
-def _drift(args: argparse.Namespace, config: EvalConfig) -> EvaluationReport:
+def _drift(args: EvaluateArgs, config: EvalConfig) -> EvaluationReport:
     from tqdm import tqdm
 
     from models.evaluation import DriftEvent, StreamEvent, drift_report, run_drift
@@ -213,15 +326,13 @@ def _drift(args: argparse.Namespace, config: EvalConfig) -> EvaluationReport:
     ]
     unknown = {e.event.event_type for e in events} - set(config.interest.event_weights)
     if unknown:
-        raise _usage(f"INTERESTS_EVENT_WEIGHTS lacks the synthetic types {sorted(unknown)}")
+        raise UsageError(f"INTERESTS_EVENT_WEIGHTS lacks the synthetic types {sorted(unknown)}")
     with tqdm(total=n, unit="ev", desc="drift synthetic") as bar:
         run = run_drift(events, category_of, config, bar.update, _refresh_note(bar))
     return drift_report(run, config)
 
 
-def _loo(
-    events: list[StreamEvent], args: argparse.Namespace, config: EvalConfig
-) -> EvaluationReport:
+def _loo(events: list[StreamEvent], args: EvaluateArgs, config: EvalConfig) -> EvaluationReport:
     from tqdm import tqdm
 
     from models.evaluation import loo_report, run_loo
@@ -236,7 +347,7 @@ def _loo(
                 bar.set_postfix(loss=f"{p.loss:.3f}")
 
         run = run_loo(events, config, progress, lambda stage: bar.write(f"loo: {stage}"))
-    return loo_report(run, config, args.data.name)
+    return loo_report(run, config, _dataset_name(args))
 
 
 def _refresh_note(bar: tqdm[Any]) -> Any:
@@ -277,23 +388,9 @@ def plot(report: EvaluationReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _usage(message: str) -> Exception:
-    return UsageError(message)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``evaluate`` alone (``python -m streams.cli.evaluate ...``)."""
-    parser = argparse.ArgumentParser(prog="interests")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-    from streams.devtools.datasets import DatasetError
-
-    try:
-        return int(args.run(args, Settings.from_env()))
-    except (UsageError, DatasetError, FileNotFoundError) as exc:
-        print(f"interests: error: {exc}", file=sys.stderr)
-        return 2
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    """Run ``evaluate`` alone (``python -m streams.cli.evaluate ...``, benchmarks/quality.py)."""
+    return invoke(evaluate, argv, settings, f"{PROG} evaluate")
 
 
 if __name__ == "__main__":

@@ -146,17 +146,14 @@ def run_bench(
             f"batch {settings.batch_size}",
             flush=True,
         )
-        throughput = dataclasses.replace(
-            settings,
+        throughput = settings.replace(
             topic_interactions="bench-interactions",
             topic_recommendations="bench-recommendations",
             app_id="bench-worker",
         )
         rate = worker_rate(throughput, events, users, services.workdir)
         print(f"  worker            {rate:9.0f} events/s", flush=True)
-        bare = bare_faust_rate(
-            dataclasses.replace(throughput, app_id="bench-bare"), events, services.workdir
-        )
+        bare = bare_faust_rate(throughput.replace(app_id="bench-bare"), events, services.workdir)
         print(f"  bare faust agent  {bare:9.0f} events/s", flush=True)
         asyncio.run(ensure_topics(settings))
         latency = latency_run(settings, latency_rate, users, services.workdir)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+import streams.settings as settings_module
 from streams.settings import (
     DEFAULT_EVENT_WEIGHTS,
     ENV_PREFIX,
@@ -19,20 +20,97 @@ from streams.settings import (
     format_weights,
     parse_weights,
     settings_table,
+    warn_unknown,
 )
 
 FAST = settings(max_examples=100, deadline=None)
-FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+FIELDS = dict(Settings.model_fields)
+
+# A value for every field that differs from its default (and is valid).
+CHANGED: dict[str, Any] = {
+    "kafka_bootstrap": "broker:19092",
+    "redis_url": "rediss://u:p@h:6380/2",
+    "app_id": "other-app",
+    "topic_interactions": "t-in",
+    "topic_dlq": "t-dlq",
+    "topic_items": "t-items",
+    "topic_recommendations": "t-recs",
+    "topic_model_updates": "t-models",
+    "topic_interest_shifts": "t-shifts",
+    "topic_partitions": 3,
+    "redis_prefix": "x y:",
+    "vector_size": 16,
+    "short_term_half_life_s": 0.25,
+    "learning_rate": 1e-7,
+    "l2": 0.0,
+    "top_k": 7,
+    "recent_items": 9,
+    "history_length": 11,
+    "user_ttl_s": 60,
+    "event_weights": {"a": 0.5, "b": -3.0},
+    "max_event_bytes": 1024,
+    "max_future_skew_s": 1.5,
+    "batch_size": 13,
+    "batch_within_s": 0.5,
+    "fetch_max_wait_ms": 5,
+    "model_poll_s": 0.1,
+    "item_refresh_s": 2.0,
+    "broker_rebalance_timeout_s": 3.0,
+    "broker_session_timeout_s": 6.0,
+    "redis_retry_max_s": 0.5,
+    "model_dir": "/tmp/models",
+    "trainer_interval_s": 1.0,
+    "trainer_min_new_events": 10,
+    "trainer_poll_s": 0.5,
+    "trainer_epochs": 2,
+    "trainer_patience": 1,
+    "trainer_batch_size": 32,
+    "trainer_learning_rate": 0.01,
+    "trainer_loss": "sampled",
+    "trainer_max_len": 20,
+    "trainer_dropout": 0.1,
+    "trending_half_life_s": 60.0,
+    "trending_publish_s": 0.5,
+    "shift_lean": 0.5,
+    "stats_log_interval_s": 1.0,
+    "seed": -4,
+    "log_level": "debug",
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a new process would: nothing warned yet."""
+    monkeypatch.setattr(settings_module, "_warned", set())
+
+
+def test_changed_values_cover_every_field_and_differ_from_the_defaults() -> None:
+    defaults = Settings()
+    assert set(CHANGED) == set(FIELDS)
+    same = [name for name, value in CHANGED.items() if getattr(defaults, name) == value]
+    assert same == []
 
 
 def test_defaults_need_no_environment() -> None:
     s = Settings.from_env({})
-    assert s == Settings()
+    assert (s.vector_size, s.top_k, s.kafka_bootstrap) == (64, 20, "127.0.0.1:9092")
     assert dict(s.event_weights) == dict(DEFAULT_EVENT_WEIGHTS)
 
 
-def test_unrelated_variables_are_ignored() -> None:
-    assert Settings.from_env({"PATH": "/bin", "VECTOR_SIZE": "3"}) == Settings()
+def test_the_process_environment_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERESTS_TOP_K", "7")
+    assert Settings.from_env().top_k == 7
+
+
+def test_a_given_mapping_is_the_whole_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERESTS_TOP_K", "7")
+    assert Settings.from_env({}).top_k == 20
+    assert Settings().top_k == 20  # construction alone never reads the environment
+
+
+def test_unprefixed_variables_are_ignored() -> None:
+    s = Settings.from_env({"PATH": "/bin", "VECTOR_SIZE": "3", "INTERESTS_TOP_K": "7"})
+    assert (s.vector_size, s.top_k) == (64, 7)
 
 
 def test_env_name_is_prefixed_upper_case() -> None:
@@ -43,7 +121,7 @@ def test_env_name_is_prefixed_upper_case() -> None:
 def test_ints_floats_and_strings_are_parsed() -> None:
     s = Settings.from_env(
         {
-            "INTERESTS_VECTOR_SIZE": "64",
+            "INTERESTS_VECTOR_SIZE": "48",
             "INTERESTS_TOP_K": " 7 ",
             "INTERESTS_SHORT_TERM_HALF_LIFE_S": "12.5",
             "INTERESTS_LEARNING_RATE": "1e-3",
@@ -52,7 +130,7 @@ def test_ints_floats_and_strings_are_parsed() -> None:
             "INTERESTS_KAFKA_BOOTSTRAP": "broker:19092",
         }
     )
-    assert (s.vector_size, s.top_k) == (64, 7)
+    assert (s.vector_size, s.top_k) == (48, 7)
     assert (s.short_term_half_life_s, s.learning_rate, s.item_refresh_s) == (12.5, 0.001, 3.0)
     assert isinstance(s.item_refresh_s, float)
     assert (s.redis_prefix, s.kafka_bootstrap) == ("x:", "broker:19092")
@@ -67,6 +145,18 @@ def test_weights_are_read_only() -> None:
     weights = parse_weights("view:1")
     with pytest.raises(TypeError):
         weights["view"] = 2.0  # type: ignore[index]
+
+
+def test_event_weights_are_read_only_copies_of_what_was_given() -> None:
+    given_weights = {"view": 1.0, "buy": 2.0}
+    s = Settings(event_weights=given_weights)
+    given_weights["view"] = 9.0
+    assert s.event_weights["view"] == 1.0
+    with pytest.raises(TypeError):
+        s.event_weights["view"] = 9.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        Settings().event_weights["view"] = 9.0  # type: ignore[index]
+    assert DEFAULT_EVENT_WEIGHTS["view"] == 1.0
 
 
 def test_overrides_win_over_environment() -> None:
@@ -88,11 +178,28 @@ def test_overrides_win_over_environment() -> None:
         ("EVENT_WEIGHTS", "view:x"),
         ("EVENT_WEIGHTS", ":1"),
         ("EVENT_WEIGHTS", " , "),
+        ("TRAINER_LOSS", "hinge"),
     ],
 )
-def test_bad_value_names_the_variable(name: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=f"INTERESTS_{name}"):
+def test_bad_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
         Settings.from_env({f"INTERESTS_{name}": value})
+    message = str(caught.value)
+    assert message.startswith(f"INTERESTS_{name}:") and "\n" not in message
+
+
+def test_every_bad_variable_is_named_on_the_one_line() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"INTERESTS_TOP_K": "0", "INTERESTS_L2": "nan"})
+    message = str(caught.value)
+    assert "INTERESTS_TOP_K" in message and "INTERESTS_L2" in message and "\n" not in message
+
+
+def test_bad_arguments_raise_settings_error_too() -> None:
+    with pytest.raises(SettingsError, match="INTERESTS_TOP_K"):
+        Settings(top_k=0)
+    with pytest.raises(SettingsError, match="INTERESTS_NO_SUCH_FIELD"):
+        Settings(no_such_field=1)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +217,7 @@ def test_bad_value_names_the_variable(name: str, value: str) -> None:
 )
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_non_positive_sizes_are_refused(name: str, value: str) -> None:
+    assert getattr(Settings.from_env({f"INTERESTS_{name}": "1"}), name.lower()) == 1
     with pytest.raises(SettingsError, match=f"INTERESTS_{name}"):
         Settings.from_env({f"INTERESTS_{name}": value})
 
@@ -126,9 +234,10 @@ def test_non_positive_sizes_are_refused(name: str, value: str) -> None:
         "L2",
     ],
 )
-def test_nan_floats_are_refused(name: str) -> None:
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_floats_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"INTERESTS_{name}"):
-        Settings.from_env({f"INTERESTS_{name}": "nan"})
+        Settings.from_env({f"INTERESTS_{name}": value})
 
 
 @pytest.mark.parametrize(
@@ -157,50 +266,45 @@ def test_valid_bootstrap_is_accepted(bootstrap: str) -> None:
     assert Settings.from_env({"INTERESTS_KAFKA_BOOTSTRAP": bootstrap}).kafka_bootstrap == bootstrap
 
 
-def test_settings_error_is_a_value_error() -> None:
-    assert issubclass(SettingsError, ValueError)
+def test_a_settings_error_is_caught_as_a_value_error() -> None:
+    with pytest.raises(ValueError, match="INTERESTS_TOP_K"):
+        Settings.from_env({"INTERESTS_TOP_K": "x"})
 
 
 def test_settings_are_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        Settings().top_k = 3  # type: ignore[misc]
+    s = Settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        s.top_k = 3
+    assert s.top_k == 20
+
+
+def test_replace_changes_only_what_it_is_given() -> None:
+    s = Settings(top_k=5, event_weights={"a": 1.0})
+    again = s.replace(seed=1)
+    assert (again.seed, again.top_k, dict(again.event_weights)) == (1, 5, {"a": 1.0})
+    assert s.seed == 7
 
 
 def test_replace_validates() -> None:
     assert Settings().replace(top_k=3).top_k == 3
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match="INTERESTS_TOP_K"):
         Settings().replace(top_k=0)
 
 
-def test_default_weights_are_not_shared_mutable_objects() -> None:
-    a, b = Settings(), Settings()
-    with pytest.raises(TypeError):
-        a.event_weights["view"] = 9.0  # type: ignore[index]
-    assert b.event_weights["view"] == 1.0
+def test_replace_does_not_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERESTS_TOP_K", "7")
+    assert Settings(top_k=5).replace(seed=1).top_k == 5
 
 
 def test_as_env_names_every_field() -> None:
     assert set(Settings().as_env()) == {env_name(name) for name in FIELDS}
 
 
-def test_default_settings_round_trip_through_the_environment() -> None:
-    s = Settings()
-    assert Settings.from_env(s.as_env()) == s
-
-
-def test_changed_settings_round_trip_through_the_environment() -> None:
-    s = Settings(
-        vector_size=3,
-        short_term_half_life_s=0.1,
-        learning_rate=1e-7,
-        seed=-4,
-        redis_prefix="a b:",
-        event_weights={"x": 0.5, "y": -3.0},
-        log_level="debug",
-    )
+def test_every_field_round_trips_through_the_environment() -> None:
+    s = Settings(**CHANGED)
     again = Settings.from_env(s.as_env())
     assert again == s
-    assert dict(again.event_weights) == {"x": 0.5, "y": -3.0}
+    assert {name: getattr(again, name) for name in FIELDS} == CHANGED
 
 
 weight_names = st.text(
@@ -245,32 +349,51 @@ def test_format_weights_is_parsed_back() -> None:
     assert dict(parse_weights(text)) == dict(DEFAULT_EVENT_WEIGHTS)
 
 
-def test_settings_table_has_one_row_per_field() -> None:
+def test_settings_table_has_one_documented_row_per_field() -> None:
     lines = settings_table().splitlines()
     assert lines[:2] == ["| variable | default | meaning |", "| --- | --- | --- |"]
     rows = lines[2:]
-    assert len(rows) == len(dataclasses.fields(Settings))
-    for row, f in zip(rows, dataclasses.fields(Settings), strict=True):
-        assert row.startswith(f"| `{env_name(f.name)}` |")
-        assert f.metadata["doc"] in row
+    assert len(rows) == len(FIELDS)
+    for row, (name, info) in zip(rows, FIELDS.items(), strict=True):
+        assert info.description, name
+        assert row.startswith(f"| `{env_name(name)}` |") and row.endswith(f" {info.description} |")
 
 
-def test_settings_table_shows_the_defaults() -> None:
-    table = settings_table()
-    assert "| `INTERESTS_VECTOR_SIZE` | `64` |" in table
-    assert f"`{format_weights(DEFAULT_EVENT_WEIGHTS)}`" in table
+def test_the_table_defaults_read_back_as_the_defaults() -> None:
+    shown = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", settings_table(), re.MULTILINE))
+    assert len(shown) == len(FIELDS)
+    assert Settings.from_env(shown) == Settings()
 
 
-def test_every_field_is_documented() -> None:
-    for f in dataclasses.fields(Settings):
-        assert f.metadata.get("doc"), f.name
+def test_a_misspelt_variable_is_named_with_the_closest_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    s = Settings.from_env({"INTERESTS_TOPK": "5", "INTERESTS_VECTORSIZE": "3"})
+    assert s.top_k == 20  # still ignored: a warning, not a refusal
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert "INTERESTS_TOPK" in lines[0] and lines[0].endswith("did you mean INTERESTS_TOP_K?")
+    assert "INTERESTS_VECTORSIZE" in lines[1] and "INTERESTS_VECTOR_SIZE?" in lines[1]
 
 
-def _kinds() -> dict[str, Any]:
-    return {name: type(getattr(Settings(), name)) for name in FIELDS}
+def test_a_misspelt_variable_is_warned_once_per_process(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for _ in range(3):
+        Settings.from_env({"INTERESTS_TOPK": "5"})
+    assert capsys.readouterr().err.count("INTERESTS_TOPK") == 1
 
 
-def test_numeric_defaults_are_finite() -> None:
-    for name, kind in _kinds().items():
-        if kind in (int, float):
-            assert math.isfinite(getattr(Settings(), name)), name
+def test_the_process_environment_is_checked_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INTERESTS_BACH_SIZE", "5")
+    Settings.from_env()
+    assert "did you mean INTERESTS_BATCH_SIZE?" in capsys.readouterr().err
+
+
+def test_known_and_unprefixed_variables_get_no_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    warn_unknown({**Settings().as_env(), "PATH": "/bin", "TOPK": "1", "MY_INTERESTS_X": "1"})
+    assert capsys.readouterr().err == ""

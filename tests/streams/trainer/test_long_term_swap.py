@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import subprocess
 import sys
@@ -80,7 +79,7 @@ def _catalog_entry(item: str, category: int) -> tuple[bytes, bytes]:
 
 
 def _produce_catalog(settings: Settings, entries: list[tuple[bytes, bytes]]) -> None:
-    produce(dataclasses.replace(settings, topic_interactions=settings.topic_items), entries)
+    produce(settings.replace(topic_interactions=settings.topic_items), entries)
 
 
 def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Path) -> None:
@@ -185,7 +184,7 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     # A candidate trained on shuffled sequences must not replace gru-1.
     # (A large step, so that even its best epoch is off: early stopping otherwise
     # keeps an epoch barely moved from the warm start, which ties gru-1.)
-    careless = dataclasses.replace(settings, trainer_learning_rate=0.5)
+    careless = settings.replace(trainer_learning_rate=0.5)
     broken = Trainer(careless, train_transform=_shuffle_targets).refresh_once()
     assert broken.published is None and broken.result is not None
     assert broken.result.baseline == "current"

@@ -1,0 +1,50 @@
+"""``interests demo`` and ``interests bench``: everything on this machine, embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from streams.cli.params import POSITIVE_FLOAT, POSITIVE_INT, current_settings
+
+WORKDIR = click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep logs here (default: a temp dir).",
+)
+
+
+@click.command()
+@click.option("--seconds", type=POSITIVE_FLOAT, default=30.0, show_default=True)
+@click.option("--rate", type=POSITIVE_FLOAT, default=300.0, show_default=True, help="Events/s.")
+@click.option("--users", type=POSITIVE_INT, default=100, show_default=True, help="Synthetic users.")
+@click.option("--watch", type=POSITIVE_INT, default=3, show_default=True, help="Users shown.")
+@WORKDIR
+def demo(seconds: float, rate: float, users: int, watch: int, workdir: Path | None) -> int:
+    """Run broker, redis, worker and producer locally."""
+    from streams.devtools.demo import run_demo
+
+    return run_demo(current_settings(), seconds, rate, users, watch, workdir)
+
+
+@click.command()
+@click.option("--events", type=POSITIVE_INT, default=20000, show_default=True)
+@click.option("--users", type=POSITIVE_INT, default=2000, show_default=True)
+@click.option(
+    "--latency-rate",
+    type=POSITIVE_FLOAT,
+    default=500.0,
+    show_default=True,
+    help="Paced rate of the latency phase, events/s.",
+)
+@click.option("--out", default=None, help="Also write the figures as JSON here.")
+@WORKDIR
+def bench(
+    events: int, users: int, latency_rate: float, out: str | None, workdir: Path | None
+) -> int:
+    """Measure worker throughput and latency against a bare faust agent."""
+    from streams.devtools.bench import run_bench
+
+    return run_bench(current_settings(), events, users, latency_rate, out, workdir)
