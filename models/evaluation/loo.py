@@ -28,7 +28,7 @@ from models.evaluation.splits import LeaveOneOut, leave_one_out
 from models.evaluation.stream_variants import Interest, RiverMF
 from models.interest_model import UserInterest
 from models.long_term import GRURecommender, evaluate_next_item
-from models.long_term.fit import encode, refresh_long_term, user_vectors
+from models.long_term.fit import encode, fit, user_vectors
 from models.long_term.training import ProgressCallback
 from models.ranking_metrics import catalog_coverage, novelty
 
@@ -159,7 +159,7 @@ def _train_gru(
         best[0] = max(best[0], metrics["ndcg"])
         return metrics["ndcg"]
 
-    refresh = refresh_long_term(
+    refresh = fit(
         data.split.train,
         data.catalog,
         config.long_term,
