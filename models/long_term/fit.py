@@ -57,7 +57,7 @@ class LongTermConfig:
 
 @dataclass(frozen=True)
 class LongTermRefresh:
-    """A refreshed model, its item vectors by table row and its users' vectors."""
+    """A fitted model, its item vectors by table row and its users' vectors."""
 
     model: GRURecommender
     item_ids: list[str]
