@@ -1,6 +1,10 @@
-"""The README documents the settings exactly as the code defines them."""
+"""What the README promises a new user holds: its settings table and its two commands."""
 
 from __future__ import annotations
+
+import os
+import re
+import tomllib
 
 from streams.settings import settings_table
 from tests.support.paths import REPO_ROOT
@@ -16,6 +20,28 @@ def test_readme_settings_table_matches_the_code() -> None:
     )
 
 
-def test_readme_shows_the_ci_test_command() -> None:
-    ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci in README.read_text()
+def two_commands() -> list[str]:
+    section = README.read_text().split("## Two commands")[1].split("\n## ")[0]
+    return re.findall(r"```\n(.+?)\n```", section)
+
+
+def test_the_two_commands_are_scripts_that_ci_runs() -> None:
+    assert two_commands() == ["./scripts/demo", "./scripts/test"]
+    for command in two_commands():
+        assert os.access(REPO_ROOT / command, os.X_OK), f"{command} is not executable"
+    ci = (REPO_ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci == "./scripts/test"
+
+
+def test_the_test_command_installs_every_extra_and_the_cpu_torch_first() -> None:
+    """The README: both install torch's local CPU build first, then the project with its extras."""
+    setup = (REPO_ROOT / "scripts" / "setup").read_text()
+    test = (REPO_ROOT / "scripts" / "test").read_text()
+    torch_at = setup.index('pip install -q "torch==${TORCH_VERSION:-2.13.0}"')
+    project = re.search(r'pip install -q -e "\.\[([a-z,]+)\$\{EXTRAS:-\}\]"', setup)
+    assert project is not None and torch_at < project.start()
+    extra = re.search(r'EXTRAS="(,[a-z,]+)"', test)
+    assert extra is not None
+    installed = set((project.group(1) + extra.group(1)).split(","))
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert installed == set(pyproject["project"]["optional-dependencies"])

@@ -15,12 +15,7 @@ from models.evaluation.prequential import PrequentialRun, run_prequential
 from models.evaluation.report import DriftScores, EvaluationReport, VariantScores
 from models.evaluation.splits import LeaveOneOut, leave_one_out
 from models.evaluation.summaries import drift_report, loo_report, prequential_report
-from models.long_term.fit import (
-    ItemRows,
-    LongTermConfig,
-    LongTermRefresh,
-    refresh_long_term,
-)
+from models.long_term.fit import LongTermConfig, LongTermRefresh
 
 __all__ = [
     "Catalog",
@@ -29,7 +24,6 @@ __all__ = [
     "DriftScores",
     "EvalConfig",
     "EvaluationReport",
-    "ItemRows",
     "LeaveOneOut",
     "LongTermConfig",
     "LongTermMode",
@@ -43,7 +37,6 @@ __all__ = [
     "leave_one_out",
     "loo_report",
     "prequential_report",
-    "refresh_long_term",
     "run_drift",
     "run_loo",
     "run_prequential",

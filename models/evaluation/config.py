@@ -41,7 +41,6 @@ class EvalConfig:
     mf: MFConfig = field(default_factory=MFConfig)
     blend_prior: float = 0.5
     blend_priors: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    rebase_decay: float = 0.5
     swap_learning_rate: float | None = 0.05
     """Online item-vector step after the blend takes the GRU's vectors (None: unchanged)."""
     long_term_mode: LongTermMode = "event"
@@ -55,8 +54,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.k < 1 or self.refresh_every < 1 or self.patience < 1:
             raise ValueError("k, refresh_every and patience must be positive")
-        if not 0.0 < self.blend_prior < 1.0 or not 0.0 <= self.rebase_decay <= 1.0:
-            raise ValueError("blend_prior must be in (0, 1) and rebase_decay in [0, 1]")
+        if not 0.0 < self.blend_prior < 1.0:
+            raise ValueError("blend_prior must be in (0, 1)")
 
     @property
     def dim(self) -> int:

@@ -3,8 +3,8 @@
 The item table takes over the model's item vectors in place (rows it does not
 know keep their online vectors), and each user's short-term vector, which
 lives in the old item space, is rebuilt from the items the user holds in
-``recent``: the worker keeps no per-item times, so weights decay by position.
-Items that arrive after the swap start near zero in the new space
+``recent`` by the worker's own :func:`models.short_term.rebase`. Items that
+arrive after the swap start near zero in the new space
 (:data:`~models.item_table.TRAINED_SPACE_NEW_ITEM_SCALE`).
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from models.interest_model import UserInterest
 from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE, ItemTable
-from models.short_term import UserVector
+from models.short_term import UserVector, rebase
 
 
 def swap_item_vectors(items: ItemTable, ids: Sequence[str], vectors: np.ndarray) -> None:
@@ -33,23 +33,23 @@ def swap_item_vectors(items: ItemTable, ids: Sequence[str], vectors: np.ndarray)
     items.new_item_scale = TRAINED_SPACE_NEW_ITEM_SCALE
 
 
-def rebase_short_term(user: UserInterest, items: ItemTable, decay: float) -> UserInterest:
-    """Short-term vector ``Σ decay^i · item(recent[i])`` (i = 0 is the newest item).
+def rebase_short_term(user: UserInterest, items: ItemTable) -> UserInterest:
+    """The user's short-term vector rebuilt under ``items`` as the worker rebuilds it.
 
-    The event time is kept, so time decay goes on from where it was.
+    The recent items the table knows, newest first, go to
+    :func:`models.short_term.rebase` with its default decay and the old
+    vector's length, exactly the worker's call (an item the table lacks
+    takes no place in the decay). The event time is kept, so time decay goes
+    on from where it was.
 
     >>> table = ItemTable(dim=2, seed=0)
     >>> table.load({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])})
-    >>> user = UserInterest(UserVector(np.zeros(2, np.float32), ts=5.0), recent=("b", "a"))
-    >>> rebased = rebase_short_term(user, table, decay=0.5)
-    >>> rebased.short_term.vector.tolist(), rebased.short_term.ts
-    ([0.5, 1.0], 5.0)
+    >>> old = UserVector(np.array([0.0, 2.0], np.float32), ts=5.0)
+    >>> rebased = rebase_short_term(UserInterest(old, recent=("b", "zz", "a")), table)
+    >>> rebased.short_term.vector.astype(float).round(3).tolist(), rebased.short_term.ts
+    ([1.249, 1.562], 5.0)
     """
-    vector = np.zeros(items.dim, dtype=np.float32)
-    weight = 1.0
-    for item_id in user.recent:
-        row = items.get_index(item_id)
-        if row is not None:
-            vector += np.float32(weight) * items.matrix[row]
-        weight *= decay
+    rows = [row for row in map(items.get_index, user.recent) if row is not None]
+    recent = items.matrix[rows] if rows else np.zeros((0, items.dim), np.float32)
+    vector = rebase(recent, float(np.linalg.norm(user.short_term.vector)))
     return replace(user, short_term=UserVector(vector, user.short_term.ts))

@@ -44,10 +44,7 @@ class LongTermSource:
         if row is None or row >= self.refresh.item_vectors.shape[0]:
             return  # newer than the model: it has no embedding to step with
         stepper = self.refresh.stepper
-        state = self._states.get(user_id)
-        state = stepper.step(
-            stepper.initial() if state is None else state, self.refresh.item_vectors[row]
-        )
+        state = stepper.run(self.refresh.item_vectors[row : row + 1], self._states.get(user_id))
         self._states[user_id] = state
         self._vectors[user_id] = stepper.output(state)
 

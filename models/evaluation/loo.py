@@ -22,15 +22,15 @@ from models.blend import MixWeightLearner
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
-from models.evaluation.ranking import top_rows_batch
 from models.evaluation.report import VariantScores, scores_from_ranks
 from models.evaluation.splits import LeaveOneOut, leave_one_out
 from models.evaluation.stream_variants import Interest, RiverMF
 from models.interest_model import UserInterest
 from models.long_term import GRURecommender, evaluate_next_item
-from models.long_term.fit import encode, refresh_long_term, user_vectors
+from models.long_term.fit import encode, fit, user_vectors
 from models.long_term.training import ProgressCallback
-from models.ranking_metrics import catalog_coverage, novelty
+from models.ranking_metrics import catalog_coverage, novelty, ranks_of_targets
+from models.topk import top_k
 
 StageFn = Callable[[str], None]
 """Told the name of each stage as it starts (for progress output)."""
@@ -108,23 +108,18 @@ def _prepare(events: Sequence[StreamEvent], config: EvalConfig) -> _Data:
 def _rank(
     users: np.ndarray, items: np.ndarray, at: _Targets, k: int, exclude_seen: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks of the targets and top-``k`` rows under scores ``users @ items.T``."""
+    """Ranks of the targets and top-``k`` rows under scores ``users @ items.T``.
+
+    With ``exclude_seen`` a user's history leaves the ranking, never the target.
+    """
     ranks, tops = [], []
-    columns = np.arange(items.shape[0])
     for start in range(0, users.shape[0], 512):
         part = slice(start, start + 512)
-        scores = (users[part] @ items.T).astype(np.float64)
-        targets = at.targets[part]
-        index = np.arange(scores.shape[0])
-        wanted = scores[index, targets].copy()
-        if exclude_seen:
-            for row, history in enumerate(at.histories[part]):
-                scores[row, history] = -np.inf
-            scores[index, targets] = wanted
-        higher = (scores > wanted[:, None]).sum(axis=1)
-        tied = ((scores == wanted[:, None]) & (columns[None, :] < targets[:, None])).sum(axis=1)
-        ranks.append(higher + tied)
-        tops.append(top_rows_batch(scores, k))
+        targets, histories = at.targets[part], at.histories[part]
+        seen = [[r for r in h if r != t] for h, t in zip(histories, targets, strict=True)]
+        exclude = seen if exclude_seen else None
+        ranks.append(ranks_of_targets(users[part] @ items.T, targets, exclude))
+        tops.append(top_k(users[part], items, k, exclude or ())[0])
     return np.concatenate(ranks).astype(np.int64), np.concatenate(tops)
 
 
@@ -159,7 +154,7 @@ def _train_gru(
         best[0] = max(best[0], metrics["ndcg"])
         return metrics["ndcg"]
 
-    refresh = refresh_long_term(
+    refresh = fit(
         data.split.train,
         data.catalog,
         config.long_term,

@@ -26,7 +26,7 @@ from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.ranking import MISS, rank_of, top_rows
 from models.evaluation.stream_variants import StreamVariant, build_variants
 from models.long_term import GRURecommender
-from models.long_term.fit import LongTermRefresh, refresh_long_term
+from models.long_term.fit import LongTermRefresh, fit
 
 ObserverFactory = Callable[[Catalog], "Observer"]
 """Makes the run's observer, given the catalogue the run grows."""
@@ -151,7 +151,7 @@ class _Replay:
 
     def refresh(self, index: int) -> LongTermRefresh:
         config = self.config
-        result = refresh_long_term(
+        result = fit(
             self.histories.sequences, self.catalog, config.long_term, config.training, self.model
         )
         self.model = result.model

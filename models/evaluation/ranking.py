@@ -53,19 +53,3 @@ def top_rows(scores: np.ndarray, k: int, exclude: Collection[int] = ()) -> np.nd
     part = np.argpartition(-scores, k - 1)[:k]
     best: np.ndarray = part[np.lexsort((part, -scores[part]))]
     return best
-
-
-def top_rows_batch(scores: np.ndarray, k: int) -> np.ndarray:
-    """Per row of a (U×N) score matrix, the ``k`` best columns, best first (-1 pads -inf).
-
-    >>> top_rows_batch(np.array([[0.1, 0.3, 0.2], [1.0, -np.inf, -np.inf]]), 2).tolist()
-    [[1, 2], [0, -1]]
-    """
-    k_eff = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    best = np.take_along_axis(part, order, axis=1)
-    best_scores = np.take_along_axis(part_scores, order, axis=1)
-    out: np.ndarray = np.where(np.isneginf(best_scores), -1, best)
-    return out

@@ -114,7 +114,7 @@ class Interest:
         """The hot swap: GRU item vectors in, short-term vectors rebased, item step changed."""
         swap_item_vectors(self.items, ids, vectors)
         for user_id, user in self.users.items():
-            self.users[user_id] = rebase_short_term(user, self.items, self.config.rebase_decay)
+            self.users[user_id] = rebase_short_term(user, self.items)
         self.set_item_step(self.config.swap_learning_rate)
 
     def set_item_step(self, step: float | None) -> None:

@@ -1,4 +1,10 @@
-"""Long-term interest: a GRU over item-id sequences, its training and its weights."""
+"""Long-term interest: a GRU over item-id sequences and everything it takes to publish one.
+
+``gru`` the network, ``training`` one training loop and full-ranking metrics,
+``fit`` training with early stopping and the read-out of vectors, ``gate``
+the bar a candidate must clear, ``refresh`` the trainer's refresh (fit, then
+gate), ``vocabulary`` item ids ↔ rows, ``weights`` checksummed files.
+"""
 
 from models.long_term.gru import PAD, GRUConfig, GRURecommender, pad_sequences
 from models.long_term.training import (

@@ -1,11 +1,11 @@
-"""(Re)train the long-term GRU on users' item-id sequences; one call per refresh.
+"""Fit the long-term GRU on users' item sequences, with early stopping; read the vectors out.
 
 The GRU knows items as ids 1..n (0 is padding). Here id ``row + 1`` is the
 item at ``row`` of an item table, so ids stay stable while the table grows
 (rows are append-only), a previous model warm-starts with
 :func:`~models.long_term.grow_items`, and the returned item vectors line up
-with the table's rows. The trainer service and the evaluation harness both
-call :func:`refresh_long_term`.
+with the table's rows. :func:`fit` is the one training loop: the trainer's
+refresh (:mod:`models.long_term.refresh`) and offline runs both call it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class LongTermConfig:
 
 @dataclass(frozen=True)
 class LongTermRefresh:
-    """A refreshed model, its item vectors by table row and its users' vectors."""
+    """A fitted model, its item vectors by table row and its users' vectors."""
 
     model: GRURecommender
     item_ids: list[str]
@@ -74,8 +74,8 @@ class LongTermRefresh:
 def encode(sequences: Mapping[str, Sequence[str]], rows: ItemRows) -> dict[str, list[int]]:
     """Item ids → GRU ids (row + 1); items missing from the table are dropped.
 
-    >>> from models.evaluation.catalog import Catalog
-    >>> encode({"u": ["b", "zz", "a"]}, Catalog(["a", "b"]))
+    >>> from models.long_term.vocabulary import Vocabulary
+    >>> encode({"u": ["b", "zz", "a"]}, Vocabulary.grown(None, {"v": ["a", "b"]}))
     {'u': [2, 1]}
     """
     out: dict[str, list[int]] = {}
@@ -175,7 +175,7 @@ def warm_start(
     return grow_items(previous, n_items, seed=config.seed)
 
 
-def refresh_long_term(
+def fit(
     sequences: Mapping[str, Sequence[str]],
     rows: ItemRows,
     config: LongTermConfig,

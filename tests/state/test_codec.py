@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from state.codec import CodecError, decode_json, decode_vector, encode_json, encode_vector
+from state.codec import CodecError, decode_json, decode_vector, encode_vector
 
 FAST = settings(max_examples=200, deadline=None)
 float32_vectors = hnp.arrays(
@@ -28,14 +28,6 @@ def test_vector_round_trips(vector: np.ndarray) -> None:
     np.testing.assert_array_equal(decoded, vector)
     assert np.array_equal(decoded, vector, equal_nan=True)
     assert np.array_equal(np.signbit(decoded), np.signbit(vector))
-
-
-@FAST
-@given(float32_vectors)
-def test_vector_bytes_are_exactly_the_bit_pattern(vector: np.ndarray) -> None:
-    raw = encode_vector(vector)
-    assert len(raw) == 4 * vector.shape[0]
-    assert raw == vector.astype("<f4").tobytes()
 
 
 def test_negative_zero_keeps_its_sign() -> None:
@@ -87,18 +79,17 @@ def test_wrong_dim_is_a_codec_error(values: int, dim: int) -> None:
         decode_vector(b"\x00" * (4 * values), dim=dim)
 
 
-def test_codec_error_is_a_value_error() -> None:
-    assert issubclass(CodecError, ValueError)
+def test_codec_errors_are_caught_as_value_errors() -> None:
+    """Callers that guard decoding with ``except ValueError`` see every codec failure."""
+    with pytest.raises(ValueError):
+        decode_vector(b"\x00")
+    with pytest.raises(ValueError):
+        decode_json(b"{", default=None)
 
 
 def test_decode_json_returns_default_for_missing_value() -> None:
     default: list[str] = []
     assert decode_json(None, default) is default
-
-
-@pytest.mark.parametrize("value", [[], {"a": [1, 2.5, None]}, "text", 0, None, True])
-def test_json_round_trips(value: object) -> None:
-    assert decode_json(encode_json(value), default="unused") == value
 
 
 def test_stored_json_null_is_not_the_default() -> None:

@@ -30,9 +30,8 @@ def test_user_key_format() -> None:
     assert KeyLayout("ie:").user("u42") == "ie:user:{u42}"
 
 
-def test_default_prefix() -> None:
-    assert KeyLayout().prefix == "ie:"
-    assert KeyLayout().user("u") == "ie:user:{u}"
+def test_default_prefix_is_the_documented_one() -> None:
+    assert KeyLayout().user("u") == "ie:user:{u}"  # INTERESTS_REDIS_PREFIX's default
 
 
 @FAST
@@ -64,8 +63,13 @@ def test_user_pattern_matches_user_keys(user_id: str) -> None:
     assert fnmatch.fnmatchcase(keys.user(user_id), keys.user_pattern())
 
 
-def test_different_prefixes_do_not_collide() -> None:
-    assert KeyLayout("a:").user("u") != KeyLayout("b:").user("u")
+@FAST
+@given(prefix=prefixes, a=user_ids, b=user_ids)
+def test_different_users_never_share_a_key(prefix: str, a: str, b: str) -> None:
+    keys = KeyLayout(prefix)
+    assert (keys.user(a) == keys.user(b)) == (a == b)
+    assert (keys.history(a) == keys.history(b)) == (a == b)
+    assert keys.user(a) != keys.history(b)
 
 
 def test_field_names_are_distinct() -> None:

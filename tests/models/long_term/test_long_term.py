@@ -175,23 +175,40 @@ def test_report_progress_and_warm_start():
     model = GRURecommender(TINY)
     seen: list[TrainProgress] = []
     data = cyclic_sequences(64, 12, seed=3)
-    config = TrainConfig(epochs=2, batch_size=16, lr=1e-2, log_every=3)
+    config = TrainConfig(epochs=2, batch_size=16, lr=1e-2, log_every=3, device="cpu")
     first = train(model, data, config, seen.append)
     assert first.device == "cpu" and first.epochs == 2 and first.positions_per_s > 0
     assert [p.step for p in seen] == [3, 4, 3, 4]  # every 3 steps and at each epoch's end
     assert seen[-1].positions == 64 * 11
-    second = train(model, data, TrainConfig(epochs=2, batch_size=16, lr=1e-2))
+    second = train(model, data, TrainConfig(epochs=2, batch_size=16, lr=1e-2, device="cpu"))
     assert second.final_loss < first.final_loss  # continued from where it was
 
 
 def test_evaluation_excludes_seen_and_restores_the_mode(trained: GRURecommender):
-    histories, targets = [[1, 2, 3]], [2]  # the user goes back to an item seen before
+    # After ..., 2, 3, 4 the cyclic model ranks 5 first; 5 is planted in the history.
+    history = [5, 1, 2, 3, 4]
+    with torch.no_grad():
+        scores = trained.scores(trained.user_vectors(*pad_sequences([history], TINY.max_len)))[0]
+    best, second = scores[1:].argsort(descending=True)[:2].add(1).tolist()  # ids, not rows
+    assert best == 5, "the planted seen item must be the model's first choice"
     trained.train()
-    plain = evaluate_next_item(trained, histories, targets, k=N_ITEMS)
-    excluding = evaluate_next_item(trained, histories, targets, k=N_ITEMS, exclude_seen=True)
+    plain = evaluate_next_item(trained, [history], [second], k=N_ITEMS)
+    excluding = evaluate_next_item(trained, [history], [second], k=N_ITEMS, exclude_seen=True)
     assert trained.training
     trained.eval()
-    assert excluding["mrr"] >= plain["mrr"]
+    assert plain["mrr"] == pytest.approx(1 / 2)  # behind the planted item
+    assert excluding["mrr"] == pytest.approx(1.0)  # the planted item is gone
+    # A seen item is never excluded when it is the target itself.
+    again = evaluate_next_item(trained, [history], [best], k=N_ITEMS, exclude_seen=True)
+    assert again["mrr"] == pytest.approx(1.0)
+
+
+def test_device_is_cuda_when_torch_sees_one_else_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training.resolve_device(None) == torch.device("cuda")
+    assert training.resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training.resolve_device(None) == torch.device("cpu")
 
 
 # --- reproducibility -----------------------------------------------------------------
