@@ -82,7 +82,7 @@ def build_args(svc: dict[str, Any]) -> dict[str, str]:
 
 
 def dockerfile_of(svc: dict[str, Any]) -> Path:
-    return REPO_ROOT / svc["build"]["dockerfile"]
+    return REPO_ROOT / str(svc["build"]["dockerfile"])
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
