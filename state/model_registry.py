@@ -2,11 +2,13 @@
 
 A version is visible to workers only once everything it needs is written:
 item vectors, then users' long-term vectors, then its record, and last the
-``model:version`` pointer.
+``model:version`` pointer. Versions older than the current one and the N
+published before it are garbage: :meth:`ModelRegistry.collect_old_versions`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,9 +18,26 @@ import numpy as np
 import redis
 
 from state.codec import decode_json, encode_json, encode_vector
+from state.connection import RedisEndpoint, sync_client
 from state.keys import Field, KeyLayout
 
 CHUNK = 1000
+VERSION_PREFIX = "gru-"
+_VERSION = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
+
+
+def version_name(number: int) -> str:
+    return f"{VERSION_PREFIX}{number}"
+
+
+def version_number(version: str) -> int | None:
+    """The counter behind a published version's name; None for any other name.
+
+    >>> version_number("gru-12"), version_number("online"), version_number("gru-012")
+    (12, None, None)
+    """
+    match = _VERSION.fullmatch(version)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +59,15 @@ class ModelRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """What one garbage collection removed from Redis."""
+
+    versions: list[str]
+    weights_files: list[str]
+    below: int  # every version numbered below this one is gone (0: none)
+
+
 class ModelRegistry:
     """The trainer's side of Redis: histories in, versions out."""
 
@@ -50,7 +78,8 @@ class ModelRegistry:
 
     @classmethod
     def from_url(cls, url: str, prefix: str, user_ttl_s: int) -> ModelRegistry:
-        return cls(redis.Redis.from_url(url), KeyLayout(prefix), user_ttl_s)
+        """Plain URL only; TLS files go through :func:`state.connection.sync_client`."""
+        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix), user_ttl_s)
 
     def close(self) -> None:
         self.client.close()
@@ -72,7 +101,7 @@ class ModelRegistry:
         )
 
     def next_version(self) -> str:
-        return f"gru-{int(self.client.incr(self.keys.prefix + 'model:counter'))}"
+        return version_name(int(self.client.incr(self.keys.prefix + "model:counter")))
 
     def events_total(self) -> int:
         raw = self.client.get(self.keys.events_total())
@@ -139,6 +168,62 @@ class ModelRegistry:
         fields["published_at"] = repr(time.time()).encode()
         self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]
         self.client.set(self.keys.model_version(), record.version)
+
+    def collect_old_versions(self, keep_previous: int) -> Collected:
+        """Delete every version older than the current one and ``keep_previous``
+        published before it: items, GRU step, content projection and record.
+
+        Counted back from the version the pointer names, so a version a worker
+        may still be loading (the current or a recent one) is never touched.
+        Unpublished leftovers (a publish that died half way) below the kept
+        ones go too. Returns the versions removed and their weights files,
+        which the trainer deletes from its model directory.
+        """
+        if keep_previous < 0:
+            raise ValueError("keep_previous must be 0 or more")
+        current = self.current_version()
+        newest = version_number(current) if current else None
+        if newest is None:
+            return Collected([], [], 0)
+        floor = int(self.client.get(self._gc_floor()) or 1)
+        below = self._oldest_kept(newest, keep_previous, floor)
+        versions = [version_name(n) for n in range(floor, below)]
+        files = self._weights_files(versions)
+        for chunk in _chunks(iter(versions)):
+            pipe = self.client.pipeline(transaction=False)
+            for version in chunk:
+                pipe.unlink(*self._version_keys(version))
+            pipe.execute()
+        if below > floor:
+            self.client.set(self._gc_floor(), below)
+        return Collected(versions, files, below)
+
+    def _oldest_kept(self, newest: int, keep_previous: int, floor: int) -> int:
+        """The number of the oldest version kept; ``floor`` when fewer exist."""
+        kept, number = [newest], newest - 1
+        while len(kept) <= keep_previous and number >= floor:
+            if self.client.exists(self.keys.model_record(version_name(number))):
+                kept.append(number)
+            number -= 1
+        return kept[-1] if len(kept) > keep_previous else floor
+
+    def _weights_files(self, versions: list[str]) -> list[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for version in versions:
+            pipe.hget(self.keys.model_record(version), "weights_file")
+        return [raw.decode() for raw in pipe.execute() if isinstance(raw, bytes)]
+
+    def _version_keys(self, version: str) -> tuple[str, ...]:
+        return (
+            self.keys.items(version),
+            self.keys.gru_step(version),
+            self.keys.content_projection(version),
+            self.keys.model_record(version),
+        )
+
+    def _gc_floor(self) -> str:
+        """Versions numbered below this were collected (a string counter)."""
+        return self.keys.prefix + "model:gc-floor"
 
 
 def _chunks(iterator: Iterator[Any], size: int = CHUNK) -> Iterator[list[Any]]:

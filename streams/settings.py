@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     )
     redis_retry_max_s: float = _setting(5.0, "Cap of the backoff while Redis is unreachable.")
     model_dir: str = _setting("./model-store", "Where the trainer keeps model weights files.")
+    model_keep_versions: int = _setting(
+        2, "Published model versions kept besides the current one; older ones are deleted."
+    )
+    redis_tls_ca: str = _setting("", "CA certificate file that Redis TLS (rediss://) trusts.")
+    redis_tls_cert: str = _setting("", "Client certificate file for Redis TLS, when required.")
+    redis_tls_key: str = _setting("", "Private key file of the Redis TLS client certificate.")
     trainer_interval_s: float = _setting(900.0, "Longest time between model refreshes.")
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
     trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")

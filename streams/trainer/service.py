@@ -36,8 +36,11 @@ from models.long_term.refresh import (
     refresh,
     user_long_term,
 )
+from state.connection import sync_client
+from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
 from streams.settings import Settings
+from streams.trainer.retention import collect_old_versions
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +79,12 @@ class Trainer:
     def __init__(
         self, settings: Settings, train_transform: SequenceTransform | None = None
     ) -> None:
+        if settings.model_keep_versions < 1:
+            # With none kept, a worker still loading the previous version loses it.
+            raise TrainerError("INTERESTS_MODEL_KEEP_VERSIONS must be at least 1")
         self.settings = settings
-        self.registry = ModelRegistry.from_url(
-            settings.redis_url, settings.redis_prefix, settings.user_ttl_s
+        self.registry = ModelRegistry(
+            sync_client(settings), KeyLayout(settings.redis_prefix), settings.user_ttl_s
         )
         self.model_dir = Path(settings.model_dir)
         self.train_transform = train_transform
@@ -168,6 +174,7 @@ class Trainer:
         log.info(
             "published %s (%d items, sha256 %s)", version, len(result.vocab), record.sha256[:12]
         )
+        collect_old_versions(self.registry, self.model_dir, self.settings.model_keep_versions)
         return version
 
     async def _announce(self, record: ModelRecord) -> None:

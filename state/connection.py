@@ -1,0 +1,106 @@
+"""The one place Redis clients are made: URL, ACL user, TLS files.
+
+The ACL user and password travel in the URL (``rediss://user:pass@host:6380/0``);
+the CA, client certificate and key are files. Every client of the service,
+sync (trainer, read client) or asyncio (worker), is built here, so TLS and
+credentials are applied the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio as aioredis
+
+TLS_SCHEME = "rediss"
+
+
+class RedisConnectionError(ValueError):
+    """The Redis URL and TLS files do not make a usable, safe connection."""
+
+
+class RedisConnectionSettings(Protocol):
+    """What a client needs; the service's ``Settings`` has exactly these."""
+
+    @property
+    def redis_url(self) -> str: ...
+
+    @property
+    def redis_tls_ca(self) -> str: ...
+
+    @property
+    def redis_tls_cert(self) -> str: ...
+
+    @property
+    def redis_tls_key(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RedisEndpoint:
+    """For apps without the service's settings: the same four values.
+
+    >>> RedisEndpoint("redis://127.0.0.1:6379/0").redis_tls_ca
+    ''
+    """
+
+    redis_url: str
+    redis_tls_ca: str = ""
+    redis_tls_cert: str = ""
+    redis_tls_key: str = ""
+
+
+def client_options(settings: RedisConnectionSettings) -> dict[str, Any]:
+    """The keyword arguments of redis-py's ``from_url`` for these settings.
+
+    Refuses TLS files with a plain ``redis://`` URL: that would send
+    credentials and user data in clear text although TLS was asked for.
+
+    >>> client_options(RedisEndpoint("redis://h:6379/0"))
+    {}
+    """
+    files = {
+        "ssl_ca_certs": settings.redis_tls_ca,
+        "ssl_certfile": settings.redis_tls_cert,
+        "ssl_keyfile": settings.redis_tls_key,
+    }
+    given = {name: path for name, path in files.items() if path}
+    if not given:
+        return {}
+    if urlsplit(settings.redis_url).scheme != TLS_SCHEME:
+        raise RedisConnectionError("Redis TLS files are set, but the URL is not rediss://")
+    if "ssl_keyfile" in given and "ssl_certfile" not in given:
+        raise RedisConnectionError("a Redis TLS key needs its client certificate")
+    for path in given.values():
+        if not Path(path).is_file():
+            raise RedisConnectionError(f"Redis TLS file {path} does not exist")
+    return {**given, "ssl_cert_reqs": "required"}
+
+
+def sync_client(settings: RedisConnectionSettings, **extra: Any) -> redis.Redis:
+    """A redis-py client (connects lazily); ``extra`` goes to ``from_url``."""
+    return redis.Redis.from_url(settings.redis_url, **client_options(settings), **extra)
+
+
+def async_client(settings: RedisConnectionSettings, **extra: Any) -> aioredis.Redis:
+    """An asyncio redis-py client (connects lazily); ``extra`` goes to ``from_url``."""
+    return aioredis.Redis.from_url(settings.redis_url, **client_options(settings), **extra)
+
+
+def redacted_url(url: str) -> str:
+    """The URL with its password replaced, for logs and ``interests settings``.
+
+    >>> redacted_url("rediss://svc:s3cret@redis:6380/0")
+    'rediss://svc:***@redis:6380/0'
+    >>> redacted_url("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
