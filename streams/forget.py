@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from state import InterestReader
+from streams.read_side import open_reader
 from streams.settings import Settings
 
 
@@ -15,7 +15,7 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     ``interest-shifts``; both are compacted (see :mod:`streams.topics`), so the
     broker drops the user's earlier messages there.
     """
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         deleted = reader.forget(user_id)
     finally:

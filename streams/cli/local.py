@@ -1,4 +1,4 @@
-"""``interests demo`` and ``interests bench``: everything on this machine, embedded."""
+"""``interests demo``, ``bench`` and ``up``: everything on this machine, embedded."""
 
 from __future__ import annotations
 
@@ -48,3 +48,12 @@ def bench(
     from streams.devtools.bench import run_bench
 
     return run_bench(current_settings(), events, users, latency_rate, out, workdir)
+
+
+@click.command()
+@WORKDIR
+def up(workdir: Path | None) -> int:
+    """Start a local broker and redis-server until Ctrl-C; print the exports to use them."""
+    from streams.devtools.up import run_up
+
+    return run_up(current_settings(), workdir)

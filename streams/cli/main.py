@@ -13,7 +13,7 @@ import click
 
 from streams.cli.errors import invoke
 from streams.cli.evaluate import evaluate
-from streams.cli.local import bench, demo
+from streams.cli.local import bench, demo, up
 from streams.cli.service import trainer, worker
 from streams.cli.settings_cmd import settings
 from streams.cli.stream import produce, replay
@@ -26,7 +26,9 @@ def cli() -> None:
     """Track what users are interested in, from Kafka events into Redis."""
 
 
-for command in (worker, trainer, produce, replay, user, forget, demo, bench, evaluate, settings):
+for command in (
+    worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings
+):
     cli.add_command(command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from state.connection import redacted_url
 from streams.cli.params import current_settings
 from streams.settings import settings_table
 
@@ -16,5 +17,6 @@ def settings(markdown: bool) -> int:
         print(settings_table())
     else:
         for name, value in current_settings().as_env().items():
-            print(f"{name}={value}")
+            shown = redacted_url(value) if name == "INTERESTS_REDIS_URL" else value
+            print(f"{name}={shown}")
     return 0

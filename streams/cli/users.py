@@ -9,6 +9,7 @@ import click
 import orjson
 
 from streams.cli.params import current_settings
+from streams.read_side import open_reader
 from streams.settings import Settings
 
 
@@ -17,10 +18,9 @@ from streams.settings import Settings
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def user(user_id: str, as_json: bool) -> int:
     """Show what the service holds on a user."""
-    from state import InterestReader
 
     settings = current_settings()
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         held = reader.get_user(user_id)
     finally:
@@ -42,9 +42,8 @@ def user(user_id: str, as_json: bool) -> int:
 
 def _show_new_user(user_id: str, as_json: bool, settings: Settings) -> int:
     """A user the service has never seen gets what new users are shown."""
-    from state import InterestReader
 
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         trending = reader.trending()
     finally:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import orjson
 
-from state import InterestReader
 from streams.devtools.embedded import (
     EmbeddedServices,
     ManagedProcess,
@@ -28,6 +27,7 @@ from streams.devtools.event_producer import EventProducer
 from streams.devtools.latency import LatencyTracker
 from streams.devtools.synthetic import DriftConfig, DriftingUsers, category_of
 from streams.devtools.topic_reader import count_messages, recommendations_reader
+from streams.read_side import open_reader
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -157,7 +157,7 @@ async def wait_for_worker(settings: Settings, worker: ManagedProcess, timeout: f
 
 
 def events_applied(settings: Settings) -> int:
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         keys = list(reader.client.scan_iter(match=reader.keys.user_pattern(), count=1000))
         return sum(int(reader.client.hget(k, "events_applied") or 0) for k in keys)  # type: ignore[arg-type,unused-ignore]

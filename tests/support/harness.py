@@ -10,9 +10,9 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from state import InterestReader
 from streams.devtools.embedded import EmbeddedServices
 from streams.devtools.event_producer import EventProducer
+from streams.read_side import open_reader
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -83,7 +83,7 @@ def read_topic(
 
 
 def events_applied(settings: Settings, user_ids: list[str]) -> dict[str, int]:
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         counts = {}
         for user_id in user_ids:

@@ -53,7 +53,7 @@ def port_open(port: int) -> bool:
 def test_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERESTS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streams.devtools.up"],
+        [sys.executable, "-m", "streams.cli.main", "up"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

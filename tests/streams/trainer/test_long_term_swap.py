@@ -14,12 +14,12 @@ import redis
 
 from models.blend import cosine
 from models.gru_step import GRUStepper
-from state import InterestReader
 from state.codec import decode_vector
 from state.keys import Field, KeyLayout
 from state.model_registry import ModelRegistry
 from streams.devtools.embedded import EmbeddedServices, start_worker
 from streams.devtools.synthetic import item_id
+from streams.read_side import open_reader
 from streams.settings import Settings
 from streams.trainer.service import Trainer, TrainerError
 from streams.worker.events import Event
@@ -171,7 +171,7 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     assert cosine(stepped, centre["c5-"]) > cosine(stepped, centre["c1-"])
     assert cosine(published, centre["c1-"]) > cosine(published, centre["c5-"])
 
-    reader = InterestReader.from_url(settings.redis_url, settings.redis_prefix)
+    reader = open_reader(settings)
     try:
         state = reader.get_user(users[0])
     finally:
