@@ -6,27 +6,44 @@ from pathlib import Path
 
 import click
 
+from streams.cli.errors import UsageError
 from streams.cli.params import POSITIVE_FLOAT, POSITIVE_INT, current_settings
 
 WORKDIR = click.option(
     "--workdir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Keep logs here (default: a temp dir).",
+    help="Keep logs here (default: a temp dir, removed on exit).",
 )
 
 
 @click.command()
-@click.option("--seconds", type=POSITIVE_FLOAT, default=30.0, show_default=True)
+@click.option("--seconds", type=POSITIVE_FLOAT, default=45.0, show_default=True)
 @click.option("--rate", type=POSITIVE_FLOAT, default=300.0, show_default=True, help="Events/s.")
 @click.option("--users", type=POSITIVE_INT, default=100, show_default=True, help="Synthetic users.")
 @click.option("--watch", type=POSITIVE_INT, default=3, show_default=True, help="Users shown.")
+@click.option(
+    "--train-after",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="Seconds of streaming before the trainer refreshes the model [a third of --seconds].",
+)
 @WORKDIR
-def demo(seconds: float, rate: float, users: int, watch: int, workdir: Path | None) -> int:
-    """Run broker, redis, worker and producer locally."""
-    from streams.devtools.demo import run_demo
+def demo(
+    seconds: float,
+    rate: float,
+    users: int,
+    watch: int,
+    train_after: float | None,
+    workdir: Path | None,
+) -> int:
+    """Run broker, redis, worker, producer and one trainer refresh locally."""
+    from streams.devtools.demo import DemoPlan, run_demo
 
-    return run_demo(current_settings(), seconds, rate, users, watch, workdir)
+    if train_after is not None and train_after >= seconds:
+        raise UsageError("--train-after must be less than --seconds")
+    after = seconds / 3 if train_after is None else train_after
+    return run_demo(current_settings(), DemoPlan(seconds, rate, users, watch, after), workdir)
 
 
 @click.command()

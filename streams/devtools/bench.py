@@ -22,7 +22,13 @@ from typing import Any
 
 import orjson
 
-from streams.devtools.demo import DemoStream, demo_settings, wait_for_worker, watch
+from streams.devtools.demo import (
+    DemoStream,
+    DemoWatch,
+    demo_settings,
+    wait_for_worker,
+    watch,
+)
 from streams.devtools.embedded import ManagedProcess, embedded_services, start_worker
 from streams.devtools.event_producer import EventProducer
 from streams.devtools.latency import LatencyTracker
@@ -110,7 +116,7 @@ async def paced_latency(settings: Settings, rate: float, users: int) -> LatencyT
     latency = LatencyTracker()
     stream = DemoStream(users, settings.seed + 2, latency, malformed_every=0)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch(settings, stream, set(), latency, stop))
+    watcher = asyncio.create_task(watch(DemoWatch(settings, stream, set(), latency), stop))
     await asyncio.sleep(1.0)  # let the watcher reach the end of the topic
     async with EventProducer(settings) as producer:
         await producer.send_all(stream.messages(time.monotonic() + LATENCY_SECONDS), rate)
