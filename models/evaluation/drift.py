@@ -6,6 +6,10 @@ top-k (as recommended right after applying that event, with the worker's
 exclusions) is from the new category. A switch that is followed by another
 switch, or by the end of the stream, before a variant gets there counts as
 not adapted for that variant; mean and median are over adapted switches.
+
+The curve behind those counts is kept too: for the first ``CURVE_EVENTS``
+events after a switch, each variant's mean share of the new category in its
+top-k, over the switches still open at that many events.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from models.evaluation.report import DriftScores
 from models.evaluation.stream_variants import StreamVariant
 
 CategoryOf = Callable[[str], int]
+CURVE_EVENTS = 20  # events after a switch that the share curve follows
 
 
 @dataclass
@@ -46,6 +51,8 @@ class DriftObserver:
         self.open: dict[str, _Watch] = {}
         self.closed: list[_Watch] = []
         self._categories: list[int] = []
+        self.share_sums: dict[str, np.ndarray] = {}
+        self.share_counts = np.zeros(CURVE_EVENTS, np.int64)
 
     def after_learn(
         self, index: int, variants: Sequence[StreamVariant], n_rows: int, exclude: Collection[int]
@@ -60,15 +67,32 @@ class DriftObserver:
             return
         watch.events += 1
         categories = self._row_categories(n_rows)
+        on_curve = watch.events <= CURVE_EVENTS
+        if on_curve:
+            self.share_counts[watch.events - 1] += 1
         for variant in variants:
-            if variant.name in watch.adapted:
+            if variant.name in watch.adapted and not on_curve:
                 continue
             scores = variant.scores(user, n_rows)
             top = top_rows(scores, self.k, exclude) if scores is not None else np.zeros(0, np.intp)
-            if 2 * int(np.count_nonzero(categories[top] == watch.category)) >= self.k:
+            hits = int(np.count_nonzero(categories[top] == watch.category))
+            if on_curve:
+                sums = self.share_sums.setdefault(variant.name, np.zeros(CURVE_EVENTS))
+                sums[watch.events - 1] += hits / self.k
+            if variant.name not in watch.adapted and 2 * hits >= self.k:
                 watch.adapted[variant.name] = watch.events
-        if len(watch.adapted) == len(variants):
+        if len(watch.adapted) == len(variants) and not on_curve:
             self._close(user)
+
+    def share_curves(self, names: Sequence[str]) -> dict[str, list[float]]:
+        """Mean top-k share of the new category by events since a switch (1, 2, ...),
+        up to the last count that some switch reached."""
+        reached = int(np.count_nonzero(self.share_counts))
+        counts = np.maximum(self.share_counts[:reached], 1)
+        zeros = np.zeros(CURVE_EVENTS)
+        return {
+            name: (self.share_sums.get(name, zeros)[:reached] / counts).tolist() for name in names
+        }
 
     def results(self, names: Sequence[str]) -> list[DriftScores]:
         for user in list(self.open):
@@ -96,6 +120,8 @@ class DriftObserver:
 class DriftRun:
     prequential: PrequentialRun
     drift: list[DriftScores]
+    share_curves: dict[str, list[float]] = field(default_factory=dict)
+    share_counts: list[int] = field(default_factory=list)
 
 
 def run_drift(
@@ -117,4 +143,6 @@ def run_drift(
         [e.event for e in events], config, progress, on_refresh, observer_factory=make
     )
     assert observer is not None
-    return DriftRun(run, observer.results(run.variants))
+    curves = observer.share_curves(run.variants)
+    counts = observer.share_counts[: len(next(iter(curves.values()), []))].tolist()
+    return DriftRun(run, observer.results(run.variants), curves, counts)

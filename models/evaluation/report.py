@@ -45,7 +45,22 @@ class EvaluationReport:
     info: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
+    """NDCG@k per variant over stream time, one value per full bucket of scored events."""
     curve_positions: list[int] = field(default_factory=list)
+    """The stream position where each bucket of ``curves`` starts."""
+    drift_curves: dict[str, list[float]] = field(default_factory=dict)
+    """Drift only: mean top-k share of the new category at 1, 2, ... events after a switch."""
+    drift_curve_counts: list[int] = field(default_factory=list)
+    """How many switches each point of ``drift_curves`` averages."""
+
+    def refresh_positions(self) -> list[int]:
+        """Stream positions where the long-term model was refreshed and swapped in.
+
+        >>> report = EvaluationReport("p", "d", 10, [], info={"refreshes": [{"at_event": 500}]})
+        >>> report.refresh_positions()
+        [500]
+        """
+        return [int(r["at_event"]) for r in self.info.get("refreshes", [])]
 
     def to_json(self) -> dict[str, Any]:
         """Plain types only, for ``orjson``/``json``."""
@@ -101,13 +116,17 @@ def scores_from_ranks(
 
 
 def windowed_ndcg(ranks: np.ndarray, k: int, window: int) -> list[float]:
-    """NDCG@k averaged over consecutive windows of ``window`` scored events.
+    """NDCG@k averaged over consecutive full windows of ``window`` scored events.
+
+    A last, partial window is left out: a mean of a few events is noise, and
+    plotted it looked like every variant collapsing at the end of the stream.
 
     >>> windowed_ndcg(np.array([0, 0, 50, 50, 0]), k=10, window=2)
-    [1.0, 0.0, 1.0]
+    [1.0, 0.0]
     """
     values = ndcg_from_ranks(ranks, k)
-    return [float(values[i : i + window].mean()) for i in range(0, values.size, window)]
+    full = values.size - values.size % window
+    return [float(values[i : i + window].mean()) for i in range(0, full, window)]
 
 
 def _opt(value: float | None, width: int, digits: int = 4) -> str:

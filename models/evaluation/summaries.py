@@ -76,6 +76,8 @@ def _list_figures(run: PrequentialRun, name: str) -> tuple[float | None, float |
 def drift_report(run: DriftRun, config: EvalConfig) -> EvaluationReport:
     report = prequential_report(run.prequential, config, "synthetic drifting users", "drift")
     report.drift = run.drift
+    report.drift_curves = run.share_curves
+    report.drift_curve_counts = run.share_counts
     return report
 
 

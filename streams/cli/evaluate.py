@@ -264,6 +264,8 @@ def run_evaluate(args: EvaluateArgs, settings: Settings) -> int:
     if args.out is not None:
         args.out.write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
     if args.plot is not None:
+        from streams.cli.plots import plot
+
         plot(report, args.plot)
     return 0
 
@@ -363,29 +365,6 @@ def _refresh_note(bar: tqdm[Any]) -> Any:
 def _summary(info: dict[str, Any]) -> str:
     keys = ("events", "users", "items", "wall_seconds")
     return ", ".join(f"{k} {info[k]}" for k in keys if k in info)
-
-
-def plot(report: EvaluationReport, path: Path) -> None:
-    """NDCG@k over stream time per variant (prequential, drift), or bars (loo)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    if report.curves:
-        for name, values in report.curves.items():
-            ax.plot(report.curve_positions[: len(values)], values, label=name)
-        ax.set_xlabel("event (stream position)")
-        ax.legend()
-    else:
-        names = [v.name for v in report.variants]
-        ax.bar(names, [v.ndcg for v in report.variants])
-    ax.set_ylabel(f"NDCG@{report.k}")
-    ax.set_title(f"{report.protocol}: {report.dataset}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
