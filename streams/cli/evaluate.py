@@ -264,7 +264,7 @@ def run_evaluate(args: EvaluateArgs, settings: Settings) -> int:
     if args.out is not None:
         args.out.write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
     if args.plot is not None:
-        from streams.cli.plots import plot
+        from streams.cli.evaluate_plots import plot
 
         plot(report, args.plot)
     return 0

@@ -21,7 +21,7 @@ from models.evaluation.drift import DriftObserver
 from models.evaluation.prequential import Refresh
 from models.evaluation.ranking import MISS
 from models.long_term.fit import LongTermRefresh
-from streams.cli.plots import REFRESH_LABEL, STYLES, draw, plot_spec
+from streams.cli.evaluate_plots import REFRESH_LABEL, STYLES, draw, plot_spec
 
 VARIANTS = ["popularity", "river_mf", "short_term", "long_term", "blend"]
 
