@@ -39,7 +39,7 @@ def test_short_demo_swaps_model_and_exits_clean(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
     env = {**os.environ, MARK: mark}
     workdir = tmp_path / "demo"
-    flags = ["--seconds", "18", "--train-after", "5", "--rate", "200", "--users", "60"]
+    flags = ["--seconds", "20", "--train-after", "8", "--rate", "300", "--users", "60"]
     run = subprocess.run(
         [sys.executable, "-m", "streams.cli.main", "demo", *flags, "--workdir", str(workdir)],
         env=env,
