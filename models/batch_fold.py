@@ -231,14 +231,14 @@ def fold_batch(
             ]
         assert st is not None
         if gru is not None:
-            state = gru[s].copy() if has_state[s] else None
+            gru_state = gru[s].copy() if has_state[s] else None
         else:  # the stored state is carried, not stepped
-            state = user.long_term_state
+            gru_state = user.long_term_state
         out_users[user_index] = UserInterest(
             UserVector(st[s].copy(), float(st_ts[s])),
             recent,
             user.long_term,
-            state,
+            gru_state,
             float(offsets[s]),
             shift_states[s],
             last_shift[s],
