@@ -113,7 +113,15 @@ class Settings:
     broker_session_timeout_s: float = _setting(
         30.0, "Consumer session timeout; a dead worker's partitions move after this."
     )
-    redis_retry_max_s: float = _setting(5.0, "Cap of the backoff while Redis is unreachable.")
+    redis_retry_max_s: float = _setting(
+        5.0, "Cap of the backoff while Redis or the broker is unreachable or refusing."
+    )
+    redis_timeout_s: float = _setting(
+        5.0, "Longest a Redis command may take before it counts as an outage and is retried."
+    )
+    dlq_raw_max_bytes: int = _setting(
+        65536, "Most bytes of a rejected message a dead letter carries (size and SHA-256 always)."
+    )
     model_dir: str = _setting("./model-store", "Where the trainer keeps model weights files.")
     trainer_interval_s: float = _setting(900.0, "Longest time between model refreshes.")
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
@@ -148,6 +156,8 @@ class Settings:
             "user_ttl_s",
             "max_event_bytes",
             "batch_size",
+            "redis_timeout_s",
+            "dlq_raw_max_bytes",
         )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)

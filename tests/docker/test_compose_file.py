@@ -82,9 +82,7 @@ def test_compose_file_structure() -> None:
 
 def test_trainer_reserves_an_nvidia_gpu() -> None:
     yaml = pytest.importorskip("yaml")
-    compose = yaml.safe_load(
-        (REPO_ROOT / "docker" / "docker-compose.yml").read_text()
-    )
+    compose = yaml.safe_load((REPO_ROOT / "docker" / "docker-compose.yml").read_text())
     trainer = compose["services"]["trainer"]
     devices = trainer["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
