@@ -68,7 +68,9 @@ _READ_FIELDS = tuple(
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
-APPLY_SHA = hashlib.sha1(APPLY_SCRIPT.encode()).hexdigest()
+READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
+SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
+APPLY_SHA, READ_SHA = SCRIPTS
 
 
 @asynccontextmanager
@@ -123,14 +125,24 @@ class UserStateStore:
 
     async def prepare(self) -> None:
         async with _outages():
-            await self.client.script_load(APPLY_SCRIPT)
+            await self._load_scripts()
+
+    async def _load_scripts(self) -> None:
+        for text in SCRIPTS.values():
+            await self.client.script_load(text)
 
     async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
+        """The fields the fold needs, of every user, in one command."""
         ids = list(user_ids)
-        async with _outages(), self.client.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.hmget(self.keys.user(user_id), _READ_FIELDS)
-            rows = await pipe.execute()
+        if not ids:
+            return {}
+        keys = [self.keys.user(user_id) for user_id in ids]
+        async with _outages():
+            try:
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
+            except rex.NoScriptError:
+                await self._load_scripts()
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
@@ -145,50 +157,49 @@ class UserStateStore:
         """Every user's compare-and-set script and the shared state, in one round trip."""
         async with _outages():
             outcome, results = await self._write_once(writes, shared)
-            missing = [i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)]
-            if missing:  # a restarted or flushed Redis forgot the script: load, write those again
+            if writes and isinstance(results[0], rex.NoScriptError):
+                # A restarted or flushed Redis forgot the script: load it, write the users again.
                 log.info("Redis lost the write script; loading it again")
-                await self.client.script_load(APPLY_SCRIPT)
-                again, _ = await self._write_once([writes[i] for i in missing], None)
-                for i, committed in zip(missing, again.committed, strict=True):
-                    outcome.committed[i] = committed
-                if again.refusal:
-                    outcome = WriteOutcome(
-                        outcome.committed, again.refusal, outcome.mix_prior, outcome.shared_written
-                    )
+                await self._load_scripts()
+                again, _ = await self._write_once(writes, None)
+                outcome = WriteOutcome(
+                    again.committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                )
         return outcome
 
     async def _write_once(
         self, writes: Sequence[UserWrite], shared: SharedWrite | None
     ) -> tuple[WriteOutcome, list[object]]:
         async with self.client.pipeline(transaction=False) as pipe:
-            for write in writes:
-                user_id = write.before.user_id
+            if writes:
+                keys: list[str] = []
+                for write in writes:
+                    user_id = write.before.user_id
+                    keys += (self.keys.user(user_id), self.keys.history(user_id))
                 pipe.evalsha(
                     APPLY_SHA,
-                    2,
-                    self.keys.user(user_id),
-                    self.keys.history(user_id),
-                    *write.script_args(self.ttl_s, self.history_length),
+                    len(keys),
+                    *keys,
+                    b"%d" % self.ttl_s,
+                    b"%d" % self.history_length,
+                    *(w.packed(self.history_length) for w in writes),
                 )
             extra = self._queue_shared(pipe, shared) if shared else []
             results = await pipe.execute(raise_on_error=False)
-        committed: list[bool | None] = []
+        n = 1 if writes else 0
+        committed: list[bool | None] = [None] * len(writes)
         refusal: str | None = None
-        for result in results[: len(writes)]:
+        if writes:
+            result = results[0]
             if isinstance(result, Exception):
-                if isinstance(result, rex.NoScriptError):
-                    committed.append(None)
-                    continue
-                if not is_outage(result):
+                if not isinstance(result, rex.NoScriptError) and not is_outage(result):
                     raise result
-                refusal = refusal or f"{type(result).__name__}: {result}"
-                committed.append(None)
+                refusal = f"{type(result).__name__}: {result}"
             else:
-                committed.append(bool(result))
+                committed = [bool(r) for r in result]
         mix_prior: float | None = None
         shared_written = True
-        for name, result in zip(extra, results[len(writes) :], strict=True):
+        for name, result in zip(extra, results[n:], strict=True):
             if isinstance(result, Exception):
                 log.warning("shared state (%s) not written: %s", name, result)
                 shared_written = False

@@ -25,6 +25,7 @@ from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
 from streams.worker.outputs import Outputs
+from streams.worker.pipeline import run_pipelined
 
 log = logging.getLogger(__name__)
 
@@ -146,16 +147,20 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         await ready()
         runner = BatchRunner(updater)
         totals = WorkerTotals(settings.stats_log_interval_s)
+
+        async def handle(events: list[faust.EventT[Any]]) -> None:
+            out = await runner.run([_incoming(e) for e in events])
+            await produce(out)
+            totals.add(out)
+
+        manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
         try:
-            # take_events is on faust's Stream, not on its StreamT interface.
-            batches = stream.take_events(  # type: ignore[attr-defined]
-                settings.batch_size, settings.batch_within_s
+            await run_pipelined(
+                manual.events(),
+                handle,
+                manual.ack,
+                settings.batch_size,
             )
-            async for events in batches:
-                batch = [_incoming(e) for e in events]
-                out = await runner.run(batch)
-                await produce(out)
-                totals.add(out)
         finally:
             totals.log()
             with contextlib.suppress(Exception):

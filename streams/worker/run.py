@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# A worker is one event loop scoring small batches: BLAS threads only contend
+# with it (and with the other workers on the host). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import asyncio
 
 import faust
