@@ -7,8 +7,9 @@
 -- keys of different users live in different slots).
 -- KEYS: per user, its hash then its history list (same hash tag)
 -- ARGV[1]: TTL in seconds; ARGV[2]: most items a history keeps
--- ARGV[2 + u]: user u's values, each a 4-byte little-endian length and the
---   bytes: last_topic, last_partition, last_offset as read ("" each when the
+-- ARGV[2 + u]: user u's values: their count and then each one's length
+--   (4-byte little-endian unsigned each), then the values back to back:
+--   last_topic, last_partition, last_offset as read ("" each when the
 --   user did not exist), then the values of FIELDS below in that order, then
 --   the item ids to append to the history, oldest first; OPTIONAL fields are
 --   not written when their value is empty
@@ -24,11 +25,15 @@ local keep = tonumber(ARGV[2])
 local out = {}
 for u = 1, #KEYS / 2 do
   local blob = ARGV[2 + u]
-  local values, pos, size = {}, 1, #blob
-  while pos <= size do
-    local len = struct.unpack('<I4', blob, pos)
-    values[#values + 1] = string.sub(blob, pos + 4, pos + 3 + len)
-    pos = pos + 4 + len
+  local count = struct.unpack('<I4', blob, 1)
+  local lengths, values, pos = {}, {}, 5
+  for i = 1, count do
+    lengths[i] = struct.unpack('<I4', blob, pos)
+    pos = pos + 4
+  end
+  for i = 1, count do
+    values[i] = string.sub(blob, pos, pos + lengths[i] - 1)
+    pos = pos + lengths[i]
   end
   local hash, history = KEYS[2 * u - 1], KEYS[2 * u]
   local stamp = redis.call('HMGET', hash, 'last_topic', 'last_partition', 'last_offset')

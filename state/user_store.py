@@ -17,8 +17,6 @@ import numpy as np
 
 from state.codec import encode_json, encode_vector
 
-_LENGTH = struct.Struct("<I")
-
 
 @dataclass(slots=True)
 class StoredUser:
@@ -75,9 +73,9 @@ class UserWrite:
     long_term_state: np.ndarray | None = None
 
     def packed(self, history_length: int) -> bytes:
-        """The write script's argument for this user: each value length-prefixed
-        (4 bytes, little-endian), in the script's order; all as bytes, since this
-        runs per user."""
+        """The write script's argument for this user: the number of values and each
+        one's length (4-byte little-endian), then the values, in the script's
+        order; all as bytes, since this runs per user."""
         values = [
             self.before.last_topic.encode(),
             self.before.last_partition.encode(),
@@ -99,7 +97,8 @@ class UserWrite:
             *self._long_term_args(),
             *(item.encode() for item in self.new_items[-history_length:]),
         ]
-        return b"".join(_LENGTH.pack(len(v)) + v for v in values)
+        lengths = [len(v) for v in values]
+        return struct.pack(f"<{len(values) + 1}I", len(values), *lengths) + b"".join(values)
 
     def _long_term_args(self) -> tuple[bytes, bytes]:
         if self.long_term_state is None:

@@ -149,9 +149,11 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         totals = WorkerTotals(settings.stats_log_interval_s)
 
         async def handle(events: list[faust.EventT[Any]]) -> None:
+            started = time.perf_counter()
             out = await runner.run([_incoming(e) for e in events])
+            applied = time.perf_counter()
             await produce(out)
-            totals.add(out)
+            totals.add(out, len(events), applied - started, time.perf_counter() - applied)
 
         manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
         try:
@@ -160,6 +162,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
                 handle,
                 manual.ack,
                 settings.batch_size,
+                settings.batch_within_s,
             )
         finally:
             totals.log()
@@ -177,10 +180,17 @@ class WorkerTotals:
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self.applied = self.skipped = self.dead_lettered = self.outage_waits = 0
-        self.recommendations = 0
+        self.recommendations = self.batches = self.messages = 0
+        self.apply_s = self.produce_s = 0.0
         self._logged_at = time.monotonic()
 
-    def add(self, out: Outgoing) -> None:
+    def add(
+        self, out: Outgoing, messages: int = 0, apply_s: float = 0.0, produce_s: float = 0.0
+    ) -> None:
+        self.batches += 1
+        self.messages += messages
+        self.apply_s += apply_s
+        self.produce_s += produce_s
         self.applied += out.applied
         self.skipped += out.skipped
         self.dead_lettered += len(out.dead_letters)
@@ -193,12 +203,16 @@ class WorkerTotals:
         self._logged_at = time.monotonic()
         log.info(
             "totals: applied=%d skipped_replays=%d dead_lettered=%d recommendations=%d "
-            "redis_outage_waits=%d",
+            "redis_outage_waits=%d batches=%d mean_batch=%.1f apply_s=%.2f produce_s=%.2f",
             self.applied,
             self.skipped,
             self.dead_lettered,
             self.recommendations,
             self.outage_waits,
+            self.batches,
+            self.messages / max(1, self.batches),
+            self.apply_s,
+            self.produce_s,
         )
 
 

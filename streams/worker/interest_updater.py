@@ -506,21 +506,23 @@ class InterestUpdater:
     def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
         """One recommendation per user, on their state after their last event: one product."""
         best, scores = self.model.recommend(folded.users, self.settings.top_k)
+        rounded = np.round(scores.astype(np.float64), 6).tolist()
         emitted = time.time()
         ids = self.items.ids
+        version = self.model_version
         out = []
-        for row, fresh in enumerate(fresh_events):
+        for row, (fresh, rows) in enumerate(zip(fresh_events, best.tolist(), strict=True)):
             last = fresh[-1].event
             out.append(
                 orjson.dumps(
                     {
                         "user_id": last.user_id,
                         "items": [
-                            {"item_id": ids[i], "score": round(s, 6)}
-                            for i, s in zip(best[row].tolist(), scores[row].tolist(), strict=True)
+                            {"item_id": ids[i], "score": s}
+                            for i, s in zip(rows, rounded[row], strict=True)
                             if i >= 0
                         ],
-                        "model_version": self.model_version,
+                        "model_version": version,
                         "event_id": last.event_id,
                         "event_ts": last.ts,
                         "events": len(fresh),

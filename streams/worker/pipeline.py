@@ -4,9 +4,10 @@ faust's ``take_events`` stops filling its buffer while the agent holds a
 batch and then waits up to a fixed window for the next one, so a worker
 alternated between consuming and applying, and every event waited out the
 window. Here one task keeps taking events from the stream while another
-applies whatever has arrived (up to ``max_batch``) as soon as it is free:
-at a low rate a batch is one event and nobody waits; under load batches grow
-to ``max_batch`` while Redis and the broker answer the previous one.
+applies whatever has arrived (up to ``max_batch``) as soon as it is free,
+after letting the consumer hand over what it has already fetched: at a low
+rate a batch is one event and nobody waits; under load batches grow to
+``max_batch``.
 
 Events are acked (so faust may commit them) only after their batch was
 handled: a crash replays them, and the per-user offsets in Redis skip what
@@ -32,6 +33,8 @@ async def run_pipelined(
     handle: Callable[[list[E]], Awaitable[None]],
     ack: Callable[[E], Awaitable[object]],
     max_batch: int,
+    max_wait_s: float,
+    gap_s: float = 0.0005,
 ) -> None:
     """Feed ``events`` to ``handle`` in order, in batches, acking each handled batch.
 
@@ -43,6 +46,18 @@ async def run_pipelined(
     room = asyncio.Event()
     room.set()
     limit = 2 * max_batch
+    loop = asyncio.get_running_loop()
+
+    async def gather() -> None:
+        """Wait for more only while events keep coming faster than one per ``gap_s``:
+        under load that fills a batch (up to ``max_wait_s``), at a low rate it
+        returns at once."""
+        deadline = loop.time() + max_wait_s
+        while len(pending) < max_batch and loop.time() < deadline:
+            before = len(pending)
+            await asyncio.sleep(gap_s)
+            if len(pending) == before:
+                return
 
     async def apply() -> None:
         while True:
@@ -50,6 +65,7 @@ async def run_pipelined(
                 arrived.clear()
                 await arrived.wait()
                 continue
+            await gather()
             batch = [pending.popleft() for _ in range(min(len(pending), max_batch))]
             if len(pending) < limit:
                 room.set()
