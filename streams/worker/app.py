@@ -76,6 +76,10 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
+        # Stop without waiting for in-flight events to be acked: a batch waiting
+        # out a Redis outage would hold shutdown forever. Unacked events are not
+        # committed, so the next worker replays them (and skips what was applied).
+        stream_wait_empty=False,
         web_enabled=False,
         autodiscover=False,
         **faust_options,
