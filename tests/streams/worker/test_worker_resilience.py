@@ -96,6 +96,67 @@ def test_a_full_redis_is_waited_out_with_exact_counts(
     assert "Redis unavailable" in log and "OutOfMemory" in log
 
 
+def _replication_caught_up(primary: redis.Redis, replica: redis.Redis) -> bool:
+    info: dict[str, object] = replica.info("replication")
+    if info.get("master_link_status") != "up":
+        return False
+    offset = primary.info("replication")["master_repl_offset"]
+    return bool(info.get("slave_repl_offset", -1) == offset)
+
+
+def test_a_read_only_redis_after_a_failover_is_waited_out(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "r").mkdir()
+    primary_server = start_redis(tmp_path / "p")
+    replica_server = start_redis(tmp_path / "r")
+    primary = redis.Redis(port=primary_server.port)
+    replica = redis.Redis(port=replica_server.port)
+    url = f"redis://127.0.0.1:{primary_server.port}/0"
+    settings = isolated_settings(services, redis_url=url, batch_size=50, redis_retry_max_s=0.5)
+    stream = mixed_stream(valid=2000, users=40, malformed_every=10_000, seed=10)
+    produce(settings, stream.messages)  # type: ignore[arg-type]
+    users = sorted(stream.valid_per_user)
+    replica.replicaof("127.0.0.1", primary_server.port)
+    wait_until(lambda: _replication_caught_up(primary, replica), 30, "the replica to sync")
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        wait_until(
+            lambda: 0 < sum(events_applied(settings, users).values()) < 1500,
+            timeout=90,
+            what="the worker to be mid-stream",
+            interval=0.05,
+        )
+        # Failover without losing a write: pause writers, let the replica catch
+        # up, promote it, make the old primary its replica (read-only to the worker).
+        primary.client_pause(10_000, all=False)
+        wait_until(lambda: _replication_caught_up(primary, replica), 10, "the replica")
+        replica.replicaof("NO", "ONE")
+        primary.replicaof("127.0.0.1", replica_server.port)
+        primary.client_unpause()
+        wait_until(lambda: _replication_caught_up(replica, primary), 30, "the old primary")
+        time.sleep(3)
+        assert worker.process.poll() is None
+        # And back: the old primary is promoted again, with every write made so far.
+        primary.replicaof("NO", "ONE")
+        wait_until(
+            lambda: events_applied(settings, users) == dict(stream.valid_per_user),
+            timeout=90,
+            what="exact counts after the failover",
+        )
+        dead = read_topic(settings, settings.topic_dlq, expect=0, timeout=2)
+    finally:
+        worker.stop()
+        primary.close()
+        replica.close()
+        primary_server.stop()
+        replica_server.stop()
+    assert dead == [], "a read-only Redis dead-lettered valid events"
+    log = (tmp_path / "worker.log").read_text()
+    assert "Redis unavailable" in log and "ReadOnly" in log
+
+
 def test_sigterm_while_redis_is_down_stops_the_worker_and_loses_nothing(
     services: EmbeddedServices, tmp_path: Path
 ) -> None:
