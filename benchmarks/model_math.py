@@ -9,6 +9,11 @@ reports events per second. The target is 50,000 events/s on 500-event batches.
 
 from __future__ import annotations
 
+import os
+
+# As the worker runs it (streams/worker/run.py): one BLAS thread. Before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import time
 from collections import defaultdict
