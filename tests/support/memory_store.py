@@ -31,6 +31,8 @@ class MemoryStore:
     events_total: int = 0
     trending: list[str] | None = None
     version: str | None = None
+    gru_steps: dict[str, bytes] = field(default_factory=dict)
+    projections: dict[str, bytes] = field(default_factory=dict)
     outages: int = 0  # the next this many calls raise StoreUnavailable
     refusals: int = 0  # the next this many writes refuse every user
     conflicts: set[str] = field(default_factory=set)  # users whose next write conflicts
@@ -104,10 +106,12 @@ class MemoryStore:
         return {i: decode_vector(v) for i, v in self.items.get(model_version, {}).items()}
 
     async def load_gru_step(self, model_version: str) -> bytes | None:
-        return None
+        self._maybe_fail()
+        return self.gru_steps.get(model_version)
 
     async def load_projection(self, model_version: str) -> bytes | None:
-        return None
+        self._maybe_fail()
+        return self.projections.get(model_version)
 
     async def load_unavailable(self) -> set[str]:
         self._maybe_fail()

@@ -8,7 +8,10 @@ import hashlib
 
 import numpy as np
 import orjson
+import pytest
 
+from state import StoreUnavailable
+from state.codec import encode_vector
 from streams.settings import Settings
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
 from tests.support.memory_store import MemoryStore
@@ -160,5 +163,38 @@ def test_availability_is_kept_in_the_store_for_every_worker() -> None:
         out = await other.apply(stream(40, users=3, items=5))
         for _, rec in out.recommendations:
             assert "i3" not in {i["item_id"] for i in orjson.loads(rec)["items"]}
+
+    asyncio.run(go())
+
+
+def test_a_model_swap_happens_whole_or_not_at_all() -> None:
+    store = MemoryStore()
+    updater = InterestUpdater(settings(), store)
+    rng = np.random.default_rng(0)
+    vectors = {f"i{n}": encode_vector(rng.standard_normal(8)) for n in range(20)}
+
+    async def go() -> None:
+        await updater.start()
+        await updater.apply(stream(10))
+        before = updater.items
+        store.version = "gru-1"
+        store.items["gru-1"] = dict(vectors)
+        store.projections["gru-1"] = b"not a projection"
+        await updater.refresh_items(force=True)
+        assert updater.model_version == "online" and updater.items is before
+        del store.projections["gru-1"]
+        loaded = store.load_projection
+
+        async def outage(version: str) -> bytes | None:
+            raise StoreUnavailable("injected part-way through loading the version")
+
+        store.load_projection = outage  # type: ignore[method-assign,assignment]
+        with pytest.raises(StoreUnavailable):
+            await updater.refresh_items(force=True)
+        assert updater.model_version == "online" and updater.items is before
+        store.load_projection = loaded  # type: ignore[method-assign]
+        await updater.refresh_items(force=True)
+        assert updater.model_version == "gru-1" and updater.items is not before
+        assert set(updater.items.ids) >= set(vectors)
 
     asyncio.run(go())
