@@ -67,7 +67,7 @@ class DemoStream:
                 yield b"u0", b'{"user_id": "u0", "type": "teleport"}'
                 continue
             event = dataclasses.replace(self.source.next().event, ts=round(time.time(), 3))
-            self.latency.sent(event.event_id or "")
+            self.latency.sent(event.event_id or "", event.user_id)
             yield event.user_id.encode(), event.to_json()
 
     def interest(self, user_id: str) -> int:
