@@ -58,6 +58,29 @@ def blend(long_term: np.ndarray | None, short_term: np.ndarray | None, weight: f
     return mixed
 
 
+def unit_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row scaled to length 1 (zero rows stay zero), and the rows' lengths."""
+    norms = np.linalg.norm(rows, axis=1)
+    safe = np.where(norms > 0, norms, 1.0).astype(rows.dtype)
+    scaled: np.ndarray = rows / safe[:, None]
+    return scaled, norms
+
+
+def blend_rows(long_term: np.ndarray, short_term: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`blend` for many users at once (rows; a zero row is a missing side).
+
+    >>> blend_rows(np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([[0.0, 3.0], [0.0, 3.0]]),
+    ...            np.array([0.25, 0.9])).tolist()
+    [[0.25, 0.75], [0.0, 1.0]]
+    """
+    lt, lt_norm = unit_rows(long_term)
+    st, st_norm = unit_rows(short_term)
+    has_lt, has_st = lt_norm > 0, st_norm > 0
+    w = np.where(has_lt & has_st, weights, np.where(has_lt, 1.0, 0.0))[:, None]
+    mixed: np.ndarray = (w * lt + (1.0 - w) * st).astype(np.float32)
+    return mixed
+
+
 @dataclass(frozen=True, slots=True)
 class MixStep:
     """What one observed action did to the weight (for logs and tests)."""
@@ -87,7 +110,8 @@ class MixWeightLearner:
     ) -> None:
         if not 0.0 < prior < 1.0:
             raise ValueError("prior must be strictly between 0 and 1")
-        self.global_logit = np.array([math.log(prior / (1.0 - prior))])
+        self.initial_logit = math.log(prior / (1.0 - prior))
+        self.global_logit = np.array([self.initial_logit])
         self.sharpness = sharpness
         self.user_l2 = user_l2
         self._user_sgd = optim.SGD(user_learning_rate)
@@ -116,3 +140,36 @@ class MixWeightLearner:
         self._global_sgd.step(self.global_logit, np.array([gradient]))
         new_offset = float(offset[0])
         return MixStep(w, self.weight(new_offset), new_offset)
+
+    def weights(self, user_offsets: np.ndarray) -> np.ndarray:
+        """:meth:`weight` of many users."""
+        x = np.clip(float(self.global_logit[0]) + user_offsets, -30.0, 30.0)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+        return out
+
+    def observe_many(
+        self, user_offsets: np.ndarray, long_margins: np.ndarray, short_margins: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`observe` for many users (rows of margins), without the global step.
+
+        Returns the users' new offsets and each one's gradient of the global
+        logit; :meth:`step_global` applies those once the users' writes are
+        committed, so a retried batch never steps the prior twice.
+        """
+        w = self.weights(user_offsets)
+        margins = w[:, None] * long_margins + (1.0 - w[:, None]) * short_margins
+        slopes = -(1.0 - 1.0 / (1.0 + np.exp(-np.clip(self.sharpness * margins, -30, 30))))
+        slope = np.mean(slopes * (long_margins - short_margins), axis=1) * self.sharpness
+        gradients: np.ndarray = slope * w * (1.0 - w)
+        offsets = np.array(user_offsets, dtype=np.float64)
+        self._user_sgd.step(offsets, gradients + self.user_l2 * offsets)
+        return offsets, gradients
+
+    def step_global(self, gradient: float) -> None:
+        """One SGD step of the global logit with a summed gradient."""
+        if gradient:
+            self._global_sgd.step(self.global_logit, np.array([gradient]))
+
+    @property
+    def global_learning_rate(self) -> float:
+        return float(self._global_sgd.learning_rate)

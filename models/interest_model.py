@@ -7,49 +7,22 @@ so what is measured offline is what runs online.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from models.blend import MixWeightLearner, blend, cosine
+from models.batch_fold import FoldedBatch, fold_batch
+from models.blend import MixWeightLearner, blend_rows
 from models.gru_step import GRUStepper
-from models.interest_shift import Shift, ShiftDetector, ShiftState
+from models.interest_shift import ShiftDetector
 from models.item_table import ItemTable
-from models.online_item_factors import OnlineItemFactors, sample_negative, sampled_rows
-from models.short_term import ShortTermInterest, UserVector, unit
+from models.online_item_factors import OnlineItemFactors
+from models.short_term import ShortTermInterest
 from models.topk import top_k
+from models.user_interest import EventInput, InterestConfig, UserInterest
 
-
-@dataclass(frozen=True, slots=True)
-class UserInterest:
-    """Everything about a user that scoring needs."""
-
-    short_term: UserVector
-    recent: tuple[str, ...] = ()
-    long_term: np.ndarray | None = None  # as published at the last refresh: the stable anchor
-    long_term_state: np.ndarray | None = (
-        None  # the GRU's (layers × hidden) state, stepped per event
-    )
-    mix_offset: float = 0.0
-    shift_state: ShiftState | None = None
-    shift: Shift | None = None  # set only on the state right after a detected shift
-
-    @classmethod
-    def new(cls, dim: int) -> UserInterest:
-        return cls(UserVector.empty(dim))
-
-
-@dataclass(frozen=True, slots=True)
-class InterestConfig:
-    half_life_s: float = 1800.0
-    learning_rate: float = 0.5
-    l2: float = 0.001
-    recent_items: int = 50
-    learn_items: bool = True
-    shift_lean: float = 2.0  # logits the mix weight moves towards short-term after a shift
-    mix_negatives: int = 16  # sampled items the blend weight's pairwise step ranks against
-    event_weights: Mapping[str, float] = field(default_factory=lambda: {"view": 1.0})
+__all__ = ["EventInput", "FoldedBatch", "InterestConfig", "InterestModel", "UserInterest"]
 
 
 class InterestModel:
@@ -83,49 +56,38 @@ class InterestModel:
     def apply(
         self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
     ) -> tuple[UserInterest, list[str]]:
-        """The user after the event, and the item ids whose vectors changed."""
-        weight = self.config.event_weights[event_type]
-        context = self.short_term.decayed(user.short_term, ts)
-        item = self.items.vector(item_id)
-        mix_offset, shift_state, shift = user.mix_offset, user.shift_state, None
-        long_term_now = self.long_term_now(user)
-        if long_term_now is not None and weight > 0 and context.any():
-            # Draws after the one the item factors learn against (draw 0).
-            rows = sampled_rows(len(self.items), sample_key, self.config.mix_negatives, first=1)
-            others = self.items.matrix[rows]
-            long_unit, short_unit = unit(long_term_now), unit(context)
-            mix_offset = self.mix.observe(
-                mix_offset,
-                float(item @ long_unit) - others @ long_unit,
-                float(item @ short_unit) - others @ short_unit,
-            ).user_offset
-        if user.long_term is not None and weight > 0:
-            # Shifts are drops against the refresh's vector: the stepped one follows
-            # the user within an event or two, so it cannot show a lasting drop.
-            similarity = cosine(user.long_term, item)
-            shift_state, shift = self.shifts.update(shift_state or ShiftState.new(), similarity)
-            if shift is not None:
-                mix_offset -= self.config.shift_lean
-        long_term_state = user.long_term_state
-        if self.stepper is not None and weight > 0:  # before the item's own vector learns
-            state = long_term_state if long_term_state is not None else self.stepper.initial()
-            long_term_state = self.stepper.step(state, item)
-        changed: list[str] = []
-        if self.config.learn_items:
-            negative = sample_negative(self.items, sample_key)
-            changed = self.factors.learn(context, item_id, weight, negative)
-        short_term = self.short_term.update(user.short_term, self.items.vector(item_id), weight, ts)
-        recent = (item_id, *(i for i in user.recent if i != item_id))[: self.config.recent_items]
-        after = replace(
-            user,
-            short_term=short_term,
-            recent=recent,
-            long_term_state=long_term_state,
-            mix_offset=mix_offset,
-            shift_state=shift_state,
-            shift=shift,
-        )
-        return after, changed
+        """The user after the event, and the item ids whose vectors changed.
+
+        A batch of one through :meth:`fold`, committed at once: the worker folds
+        whole batches with the same code and commits after its write.
+        """
+        folded = self.fold([user], [[EventInput(item_id, event_type, ts, sample_key)]])
+        changed = self.commit(folded, np.ones(1, dtype=bool))
+        return folded.users[0], [self.items.ids[row] for row in changed.tolist()]
+
+    def fold(
+        self, users: Sequence[UserInterest], events: Sequence[Sequence[EventInput]]
+    ) -> FoldedBatch:
+        """Every user after their events (in order), vectorised across users.
+
+        Users are stepped together at the same event index. What the events do
+        to learner state shared by all users (item vectors, the blend's global
+        prior, trending) is returned, not applied: :meth:`commit` applies it
+        for the users whose new state was stored, so a batch folded again
+        after a conflict or an outage never steps it twice.
+        """
+        return fold_batch(self, users, events)
+
+    def commit(self, folded: FoldedBatch, users: np.ndarray) -> np.ndarray:
+        """Apply the shared steps of the ``users`` (a mask) of a fold; the item rows changed."""
+        shared = folded.shared
+        take = users[shared.item_owner]
+        rows = shared.item_rows[take]
+        if rows.size:
+            np.add.at(self.items.matrix, rows, shared.item_deltas[take])
+        self.mix.step_global(float(shared.mix_gradients[users].sum()))
+        changed: np.ndarray = np.unique(rows)
+        return changed
 
     def restart_long_term(self, user: UserInterest) -> UserInterest:
         """The user's long-term state rebuilt by stepping through their recent items.
@@ -149,16 +111,32 @@ class InterestModel:
 
     def scoring_vector(self, user: UserInterest) -> np.ndarray:
         """The blended direction that ranks items for this user."""
-        weight = self.mix.weight(user.mix_offset)
-        mixed = blend(self.long_term_now(user), user.short_term.vector, weight)
-        return mixed if mixed.shape[0] else np.zeros(self.items.dim, np.float32)
+        vector: np.ndarray = self.scoring_vectors([user])[0]
+        return vector
+
+    def scoring_vectors(self, users: Sequence[UserInterest]) -> np.ndarray:
+        """:meth:`scoring_vector` of many users, as rows, in a few array operations."""
+        dim = self.items.dim
+        short = np.stack([u.short_term.vector for u in users]).astype(np.float32, copy=False)
+        long = np.zeros((len(users), dim), np.float32)
+        stepped = [
+            i
+            for i, u in enumerate(users)
+            if self.stepper is not None and u.long_term_state is not None
+        ]
+        if stepped and self.stepper is not None:
+            states = np.stack([users[i].long_term_state for i in stepped])  # type: ignore[misc]
+            long[stepped] = self.stepper.output(states)
+        for i, u in enumerate(users):
+            if u.long_term is not None and (self.stepper is None or u.long_term_state is None):
+                long[i] = u.long_term
+        offsets = np.fromiter((u.mix_offset for u in users), np.float64, len(users))
+        return blend_rows(long, short, self.mix.weights(offsets))
 
     def recommend(self, users: Sequence[UserInterest], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item rows and scores per user, recent items excluded."""
-        vectors = np.stack([self.scoring_vector(u) for u in users])
-        exclude = [
-            [row for row in map(self.items.get_index, u.recent) if row is not None]
-            + list(self.unavailable)
-            for u in users
-        ]
+        vectors = self.scoring_vectors(users)
+        unavailable = list(self.unavailable)
+        rows_of = self.items.rows_of
+        exclude = [rows_of(u.recent) + unavailable for u in users]
         return top_k(vectors, self.items.matrix, k, exclude)

@@ -66,6 +66,10 @@ class ItemTable:
     def get_index(self, item_id: str) -> int | None:
         return self._index.get(item_id)
 
+    def rows_of(self, item_ids: Iterable[str]) -> list[int]:
+        """The rows of the known ones of ``item_ids``, in order."""
+        return [row for row in map(self._index.get, item_ids) if row is not None]
+
     def index_of(self, item_id: str) -> int:
         """The row of ``item_id``, adding it with its initial vector if new."""
         row = self._index.get(item_id)

@@ -60,6 +60,22 @@ class OnlineItemFactors:
         gradient = (scale * slope) * context + self.l2 * row
         self.optimizer.step(row, gradient.astype(np.float32))
 
+    def steps(
+        self, contexts: np.ndarray, rows: np.ndarray, labels: np.ndarray, scales: np.ndarray
+    ) -> np.ndarray:
+        """The SGD changes of many item rows against unit ``contexts``, computed
+        from the table as it is (not applied): ``table.matrix[rows] += steps``.
+
+        The same step as :meth:`learn` takes, for a batch that applies its
+        changes only once the users behind them are committed.
+        """
+        current = self.table.matrix[rows]
+        scores = np.einsum("nd,nd->n", current, contexts)
+        slopes = self.loss.gradient(labels.astype(np.float64), scores)
+        gradients = (scales * slopes)[:, None] * contexts + self.l2 * current
+        out: np.ndarray = (-self.optimizer.learning_rate * gradients).astype(np.float32)
+        return out
+
 
 def sampled_rows(n_rows: int, key: int, count: int, first: int = 0) -> np.ndarray:
     """``count`` deterministic pseudo-random rows for ``key`` (e.g. an event offset).
@@ -73,6 +89,20 @@ def sampled_rows(n_rows: int, key: int, count: int, first: int = 0) -> np.ndarra
     n = max(n_rows, 1)
     draws = np.arange(first, first + count, dtype=np.int64)
     rows: np.ndarray = ((key * 2654435761) % n + draws * 40503) % n  # no int64 overflow
+    return rows
+
+
+def sampled_rows_many(n_rows: int, keys: np.ndarray, count: int, first: int = 0) -> np.ndarray:
+    """:func:`sampled_rows` for many keys: one row of draws per key.
+
+    >>> sampled_rows_many(10, np.array([3, 4]), 2).tolist() == [
+    ...     sampled_rows(10, 3, 2).tolist(), sampled_rows(10, 4, 2).tolist()]
+    True
+    """
+    n = max(n_rows, 1)
+    draws = np.arange(first, first + count, dtype=np.int64)
+    base = (np.asarray(keys, dtype=np.int64) % n) * (2654435761 % n) % n
+    rows: np.ndarray = (base[:, None] + draws[None, :] * 40503) % n
     return rows
 
 

@@ -25,9 +25,14 @@ def top_k(
     n_items = items.shape[0]
     k_eff = min(k, n_items)
     scores = users @ items.T if n_items else np.zeros((users.shape[0], 0), np.float32)
-    for row, rows_out in enumerate(exclude):
-        if len(rows_out):
-            scores[row, np.asarray(rows_out, dtype=np.intp)] = -np.inf
+    excluded = [(row, rows_out) for row, rows_out in enumerate(exclude) if len(rows_out)]
+    if excluded:
+        user_rows = np.repeat(
+            np.fromiter((row for row, _ in excluded), np.intp, len(excluded)),
+            [len(rows_out) for _, rows_out in excluded],
+        )
+        item_rows = np.concatenate([np.asarray(r, dtype=np.intp) for _, r in excluded])
+        scores[user_rows, item_rows] = -np.inf
     if k_eff == 0:
         empty = np.full((users.shape[0], k), -1, dtype=np.intp)
         return empty, np.full((users.shape[0], k), -np.inf, dtype=np.float32)

@@ -40,6 +40,26 @@ class TrendingItems:
             self.scores = grown
         self.scores[item_row] += max(weight, 0.0) * math.pow(2.0, exponent)
 
+    def add_many(self, item_rows: np.ndarray, ts: np.ndarray, weights: np.ndarray) -> None:
+        """:meth:`add` for many events at once (same result, one pass)."""
+        if not len(item_rows):
+            return
+        ts = np.asarray(ts, dtype=np.float64)
+        if self.reference_ts is None:
+            self.reference_ts = float(ts[0])
+        latest = (float(ts.max()) - self.reference_ts) / self.half_life_s
+        if latest > 500:  # keep the scaled scores finite
+            self.scores *= math.pow(2.0, -latest)
+            self.reference_ts = float(ts.max())
+        needed = int(np.max(item_rows)) + 1
+        if needed > self.scores.shape[0]:
+            grown = np.zeros(max(needed, 2 * self.scores.shape[0]), dtype=np.float64)
+            grown[: self.scores.shape[0]] = self.scores
+            self.scores = grown
+        exponents = (ts - self.reference_ts) / self.half_life_s
+        gains = np.maximum(np.asarray(weights, dtype=np.float64), 0.0) * np.exp2(exponents)
+        np.add.at(self.scores, np.asarray(item_rows, dtype=np.intp), gains)
+
     def top(self, k: int, exclude: list[int] | None = None) -> np.ndarray:
         """Rows of the ``k`` most trending items, best first."""
         scores = self.scores.copy()

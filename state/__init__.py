@@ -1,7 +1,21 @@
 """Everything that speaks Redis: key layout, codecs, atomic writes, read client."""
 
 from state.client import InterestReader, UserState
+from state.errors import StoreUnavailable, is_outage
 from state.keys import KeyLayout
-from state.store import StoredUser, UserStateStore, UserWrite
+from state.store import UserStateStore
+from state.user_store import SharedWrite, StoredUser, UserStore, UserWrite, WriteOutcome
 
-__all__ = ["InterestReader", "KeyLayout", "StoredUser", "UserState", "UserStateStore", "UserWrite"]
+__all__ = [
+    "InterestReader",
+    "KeyLayout",
+    "SharedWrite",
+    "StoreUnavailable",
+    "StoredUser",
+    "UserState",
+    "UserStateStore",
+    "UserStore",
+    "UserWrite",
+    "WriteOutcome",
+    "is_outage",
+]

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 TLS_SCHEME = "rediss"
 
@@ -104,3 +106,17 @@ def redacted_url(url: str) -> str:
     userinfo, _, host = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def outage_client(settings: RedisConnectionSettings, timeout_s: float | None) -> aioredis.Redis:
+    """An asyncio client whose commands fail after ``timeout_s`` instead of hanging.
+
+    redis-py's own retries are off, so an outage shows at once and the caller
+    (the worker's store) waits it out and retries the whole batch itself.
+    """
+    return async_client(
+        settings,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )

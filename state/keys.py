@@ -71,6 +71,14 @@ class KeyLayout:
         """Checksum and figures of one published model version (a hash)."""
         return f"{self.prefix}model:{model_version}"
 
+    def unavailable(self) -> str:
+        """Item ids of the catalogue marked ``available: false`` (a set), shared by all workers."""
+        return f"{self.prefix}items:unavailable"
+
+    def mix_prior(self) -> str:
+        """How far every worker's steps moved the blend's global prior (logit, a float)."""
+        return f"{self.prefix}mix:prior"
+
     def trending(self) -> str:
         return f"{self.prefix}trending"
 

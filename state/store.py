@@ -1,21 +1,31 @@
-"""Batched, atomic reads and writes of user state for the workers.
+"""The Redis :class:`~state.user_store.UserStore`: batched, atomic reads and writes.
 
-One round trip loads a batch of users (pipelined HMGET) and one writes them
-(pipelined compare-and-set Lua script), whatever the batch size.
+One round trip loads a batch of users (pipelined HMGET of the fields the fold
+needs) and one writes them (pipelined EVALSHA of the compare-and-set script,
+plus the shared learner state), whatever the batch size. Outages raise
+:class:`~state.errors.StoreUnavailable`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
 
 import numpy as np
 import redis.asyncio as aioredis
+import redis.exceptions as rex
 
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
+from state.connection import RedisEndpoint, outage_client
+from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
+from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
+
+log = logging.getLogger(__name__)
 
 # The order of FIELDS in apply_user.lua; a test keeps the two equal.
 WRITE_FIELDS = (
@@ -47,7 +57,6 @@ _READ_FIELDS = tuple(
         Field.LAST_PARTITION,
         Field.LAST_OFFSET,
         Field.MODEL_VERSION,
-        Field.RECOMMENDATIONS,
         Field.LAST_TOPIC,
         Field.MIX_OFFSET,
         Field.SHIFT_STATE,
@@ -58,93 +67,24 @@ _READ_FIELDS = tuple(
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
+READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
+SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
+APPLY_SHA, READ_SHA = SCRIPTS
 
 
-@dataclass(slots=True)
-class StoredUser:
-    """A user's state as read, plus the version stamp a write must match."""
-
-    user_id: str
-    short_term: np.ndarray | None = None
-    last_event_ts: float | None = None
-    events_applied: int = 0
-    recent_items: list[str] = field(default_factory=list)
-    last_topic: str = ""
-    last_partition: str = ""
-    last_offset: str = ""
-    model_version: str | None = None
-    recommendations: bytes | None = None
-    mix_offset: float = 0.0
-    shift_state: dict[str, float] | None = None
-    long_term: np.ndarray | None = None
-    long_term_version: str | None = None
-    long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
-    long_term_state_version: str | None = None
-
-    def already_applied(self, topic: str, partition: int, offset: int) -> bool:
-        """True for an event at or before the last one applied (a replay).
-
-        Offsets only order events of one topic partition; an event from
-        another one (a repartitioned or different topic) is always new.
-        """
-        return (
-            self.last_topic == topic
-            and self.last_partition == str(partition)
-            and bool(self.last_offset)
-            and offset <= int(self.last_offset)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class UserWrite:
-    """New state for one user, guarded by the stamp it was computed from."""
-
-    before: StoredUser
-    short_term: np.ndarray
-    last_event_ts: float
-    events_applied: int
-    recent_items: Sequence[str]
-    topic: str
-    partition: int
-    offset: int
-    model_version: str
-    recommendations: bytes
-    new_items: Sequence[str] = ()
-    mix_offset: float = 0.0
-    mix_weight: float = 0.5
-    shift_state: dict[str, float] | None = None
-    long_term_state: np.ndarray | None = None
-
-    def script_args(self, ttl_s: int, history_length: int) -> list[bytes]:
-        """All as bytes: redis-py packs bytes fastest, and this runs per user."""
-        return [
-            self.before.last_topic.encode(),
-            self.before.last_partition.encode(),
-            self.before.last_offset.encode(),
-            b"%d" % ttl_s,
-            b"%d" % history_length,
-            # In the order of WRITE_FIELDS.
-            self.topic.encode(),
-            b"%d" % self.partition,
-            b"%d" % self.offset,
-            encode_vector(self.short_term),
-            repr(self.last_event_ts).encode(),
-            b"%d" % self.events_applied,
-            encode_json(list(self.recent_items)),
-            self.model_version.encode(),
-            self.recommendations,
-            repr(time.time()).encode(),
-            repr(self.mix_offset).encode(),
-            repr(self.mix_weight).encode(),
-            encode_json(self.shift_state or {}),
-            *self._long_term_args(),
-            *(item.encode() for item in self.new_items),
-        ]
-
-    def _long_term_args(self) -> tuple[bytes, bytes]:
-        if self.long_term_state is None:
-            return b"", b""
-        return encode_vector(self.long_term_state.ravel()), self.model_version.encode()
+@asynccontextmanager
+async def _outages() -> AsyncIterator[None]:
+    """Redis errors that a retry can get past become :class:`StoreUnavailable`."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except rex.RedisError as exc:
+        if is_outage(exc):
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    except OSError as exc:  # a socket error redis-py did not wrap
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 class UserStateStore:
@@ -158,91 +98,198 @@ class UserStateStore:
         self.dim = dim
         self.ttl_s = ttl_s
         self.history_length = history_length
-        self._apply = client.register_script(APPLY_SCRIPT)
 
     @classmethod
     def from_url(
-        cls, url: str, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
+        cls,
+        url: str,
+        keys: KeyLayout,
+        dim: int,
+        ttl_s: int,
+        history_length: int,
+        timeout_s: float | None = None,
     ) -> UserStateStore:
-        return cls(aioredis.Redis.from_url(url), keys, dim, ttl_s, history_length)
+        """A store whose commands fail after ``timeout_s`` instead of hanging; the
+        caller retries (redis-py's own retries are off, so an outage shows at once)."""
+        client = outage_client(RedisEndpoint(url), timeout_s)
+        return cls(client, keys, dim, ttl_s, history_length)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def load_users(self, user_ids: Iterable[str]) -> dict[str, StoredUser]:
+    async def prepare(self) -> None:
+        async with _outages():
+            await self._load_scripts()
+
+    async def _load_scripts(self) -> None:
+        for text in SCRIPTS.values():
+            await self.client.script_load(text)
+
+    async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
+        """The fields the fold needs, of every user, in one command."""
         ids = list(user_ids)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.hgetall(self.keys.user(user_id))
-            rows = await pipe.execute()
+        if not ids:
+            return {}
+        keys = [self.keys.user(user_id) for user_id in ids]
+        async with _outages():
+            try:
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
+            except rex.NoScriptError:
+                await self._load_scripts()
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
 
-    async def write_users(self, writes: Sequence[UserWrite]) -> list[bool]:
-        """Apply writes atomically per user; False marks a conflict to retry."""
-        if not writes:
-            return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for write in writes:
-                user_id = write.before.user_id
-                await self._apply(
-                    keys=[self.keys.user(user_id), self.keys.history(user_id)],
-                    args=write.script_args(self.ttl_s, self.history_length),
-                    client=pipe,
+    async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
+        ids = list(user_ids)
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.hget(self.keys.user(user_id), Field.RECOMMENDATIONS)
+            rows = await pipe.execute()
+        return dict(zip(ids, rows, strict=True))
+
+    async def write(self, writes: Sequence[UserWrite], shared: SharedWrite) -> WriteOutcome:
+        """Every user's compare-and-set script and the shared state, in one round trip."""
+        async with _outages():
+            outcome, results = await self._write_once(writes, shared)
+            if writes and isinstance(results[0], rex.NoScriptError):
+                # A restarted or flushed Redis forgot the script: load it, write the users again.
+                log.info("Redis lost the write script; loading it again")
+                await self._load_scripts()
+                again, _ = await self._write_once(writes, None)
+                outcome = WriteOutcome(
+                    again.committed, again.refusal, outcome.mix_prior, outcome.shared_written
                 )
-            pipe.incrby(self.keys.events_total(), sum(len(w.new_items) for w in writes))
-            results = await pipe.execute()
-        return [bool(r) for r in results[:-1]]
+        return outcome
+
+    async def _write_once(
+        self, writes: Sequence[UserWrite], shared: SharedWrite | None
+    ) -> tuple[WriteOutcome, list[object]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            if writes:
+                keys: list[str] = []
+                for write in writes:
+                    user_id = write.before.user_id
+                    keys += (self.keys.user(user_id), self.keys.history(user_id))
+                pipe.evalsha(
+                    APPLY_SHA,
+                    len(keys),
+                    *keys,
+                    b"%d" % self.ttl_s,
+                    b"%d" % self.history_length,
+                    *(w.packed(self.history_length) for w in writes),
+                )
+            extra = self._queue_shared(pipe, shared) if shared else []
+            results = await pipe.execute(raise_on_error=False)
+        n = 1 if writes else 0
+        committed: list[bool | None] = [None] * len(writes)
+        refusal: str | None = None
+        if writes:
+            result = results[0]
+            if isinstance(result, Exception):
+                if not isinstance(result, rex.NoScriptError) and not is_outage(result):
+                    raise result
+                refusal = f"{type(result).__name__}: {result}"
+            else:
+                committed = [bool(r) for r in result]
+        mix_prior: float | None = None
+        shared_written = True
+        for name, result in zip(extra, results[n:], strict=True):
+            if isinstance(result, Exception):
+                log.warning("shared state (%s) not written: %s", name, result)
+                shared_written = False
+            elif name == "mix_prior":
+                mix_prior = float(result)
+        return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
+
+    def _queue_shared(self, pipe: aioredis.client.Pipeline, shared: SharedWrite) -> list[str]:
+        names: list[str] = []
+        if shared.items:
+            mapping = {item_id: encode_vector(v) for item_id, v in shared.items.items()}
+            pipe.hset(self.keys.items(shared.model_version), mapping=mapping)  # type: ignore[arg-type]
+            names.append("items")
+        if shared.events:
+            pipe.incrby(self.keys.events_total(), shared.events)
+            names.append("events")
+        if shared.mix_prior_delta:
+            pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
+            names.append("mix_prior")
+        if shared.trending is not None:
+            body = {
+                "items": list(shared.trending),
+                "model_version": shared.model_version,
+                "updated_at": time.time(),
+            }
+            pipe.set(self.keys.trending(), encode_json(body))
+            names.append("trending")
+        return names
 
     async def model_version(self, default: str) -> str:
-        raw = await self.client.get(self.keys.model_version())
+        async with _outages():
+            raw = await self.client.get(self.keys.model_version())
         if not raw:
             return default
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
-        async for item_id, raw in self.client.hscan_iter(
-            self.keys.items(model_version), count=2000
-        ):
-            vector = decode_vector(raw)
-            if vector.shape[0] == self.dim:
-                vectors[item_id.decode()] = vector
+        async with _outages():
+            async for item_id, raw in self.client.hscan_iter(
+                self.keys.items(model_version), count=2000
+            ):
+                vector = decode_vector(raw)
+                if vector.shape[0] == self.dim:
+                    vectors[item_id.decode()] = vector
         return vectors
 
-    async def save_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
-        if vectors:
-            mapping = {item_id: encode_vector(v) for item_id, v in vectors.items()}
-            await self.client.hset(self.keys.items(model_version), mapping=mapping)  # type: ignore[arg-type]
-
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
-        """Like :meth:`save_items`, but never overwrites a vector already learned."""
-        async with self.client.pipeline(transaction=False) as pipe:
+        """Item vectors, never overwriting one already learned."""
+        if not vectors:
+            return
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
             for item_id, vector in vectors.items():
                 pipe.hsetnx(self.keys.items(model_version), item_id, encode_vector(vector))
             await pipe.execute()
 
-    async def save_catalog(self, entries: Mapping[str, bytes]) -> None:
-        """Catalog entries (raw JSON) of the ``items`` topic, by item id."""
-        if entries:
-            await self.client.hset(self.keys.item_meta(), mapping=dict(entries))  # type: ignore[arg-type]
+    async def save_catalog(
+        self, entries: Mapping[str, bytes], available: Mapping[str, bool]
+    ) -> None:
+        """Catalog entries (raw JSON) of the ``items`` topic, and which are unavailable."""
+        if not entries and not available:
+            return
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
+            if entries:
+                pipe.hset(self.keys.item_meta(), mapping=dict(entries))  # type: ignore[arg-type]
+            gone = [i for i, ok in available.items() if not ok]
+            back = [i for i, ok in available.items() if ok]
+            if gone:
+                pipe.sadd(self.keys.unavailable(), *gone)
+            if back:
+                pipe.srem(self.keys.unavailable(), *back)
+            await pipe.execute()
 
-    async def save_trending(self, item_ids: list[str], model_version: str) -> None:
-        body = {"items": item_ids, "model_version": model_version, "updated_at": time.time()}
-        await self.client.set(self.keys.trending(), encode_json(body))
+    async def load_unavailable(self) -> set[str]:
+        async with _outages():
+            members = await self.client.smembers(self.keys.unavailable())
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    async def load_mix_prior(self) -> float:
+        async with _outages():
+            raw = await self.client.get(self.keys.mix_prior())
+        return float(raw) if raw else 0.0
 
     async def load_gru_step(self, model_version: str) -> bytes | None:
-        raw = await self.client.get(self.keys.gru_step(model_version))
+        async with _outages():
+            raw = await self.client.get(self.keys.gru_step(model_version))
         return raw if isinstance(raw, bytes) else None
 
     async def load_projection(self, model_version: str) -> bytes | None:
-        raw = await self.client.get(self.keys.content_projection(model_version))
+        async with _outages():
+            raw = await self.client.get(self.keys.content_projection(model_version))
         return raw if isinstance(raw, bytes) else None
 
-    def _parse(self, user_id: str, row: Mapping[bytes, bytes]) -> StoredUser:
-        (st, ts, n, recent, part, off, version, recs, topic, mix, shift) = (
-            row.get(f) for f in _READ_FIELDS[:11]
-        )
-        lt, lt_version, lt_state, lt_state_version = (row.get(f) for f in _READ_FIELDS[11:])
+    def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
+        (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
+        lt, lt_version, lt_state, lt_state_version = row[10:]
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -253,7 +300,6 @@ class UserStateStore:
             last_partition=part.decode() if part else "",
             last_offset=off.decode() if off else "",
             model_version=version.decode() if version else None,
-            recommendations=recs,
             mix_offset=float(mix) if mix else 0.0,
             shift_state=decode_json(shift, None),
             long_term=decode_vector(lt) if lt else None,

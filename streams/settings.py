@@ -131,7 +131,19 @@ class Settings(BaseSettings):
     broker_session_timeout_s: float = _setting(
         30.0, "Consumer session timeout; a dead worker's partitions move after this."
     )
-    redis_retry_max_s: float = _setting(5.0, "Cap of the backoff while Redis is unreachable.")
+    redis_retry_max_s: float = _setting(
+        5.0, "Cap of the backoff while Redis or the broker is unreachable or refusing."
+    )
+    redis_timeout_s: float = _setting(
+        5.0,
+        "Longest a Redis command may take before it counts as an outage and is retried.",
+        gt=0,
+    )
+    dlq_raw_max_bytes: int = _setting(
+        65536,
+        "Most bytes of a rejected message a dead letter carries (size and SHA-256 always).",
+        gt=0,
+    )
     model_dir: str = _setting("./model-store", "Where the trainer keeps model weights files.")
     model_keep_versions: int = _setting(
         2, "Published model versions kept besides the current one; older ones are deleted."

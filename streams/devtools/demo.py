@@ -118,7 +118,7 @@ class DemoStream:
                 )
                 self._interest[index] = drawn.category
             self.users.add(event.user_id)
-            self.latency.sent(event.event_id or "")
+            self.latency.sent(event.event_id or "", event.user_id)
             yield event.user_id.encode(), event.to_json()
 
     def interest(self, user_id: str) -> int:

@@ -1,45 +1,67 @@
-"""The faust app: one agent that applies interaction batches.
+"""The faust app: one agent that applies interaction batches, one for the catalogue.
 
-No error escapes the agent: faust would ack the message and never see it
-again. Redis outages are waited out (retried forever with backoff); a batch
+No error escapes an agent: faust would ack the message and never see it
+again. Redis outages and refusals are waited out inside the updater; a batch
 that fails otherwise is retried message by message, and a message that still
-fails goes to the dead-letter topic with the error as its reason.
+fails goes to the dead-letter topic with the error as its reason. Outputs are
+produced by :class:`~streams.worker.outputs.Outputs`, which retries what the
+broker may take later and never raises; a batch is acked (by faust, when the
+agent asks for the next one) only after its outputs were accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 import faust
-import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
 from state import KeyLayout, UserStateStore
+from state.connection import outage_client
 from streams.settings import Settings
-from streams.worker.dead_letter import DeadLetter
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
+from streams.worker.outputs import Outputs
+from streams.worker.pipeline import run_pipelined
 
 log = logging.getLogger(__name__)
 
-REDIS_OUTAGE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
-BatchHook = Callable[[Outgoing], Awaitable[None]]
+class _Startup:
+    """Starts the shared parts once, whichever agent comes first; waits out outages."""
 
+    def __init__(self, settings: Settings, updater: InterestUpdater, outputs: Outputs) -> None:
+        self.settings = settings
+        self.updater = updater
+        self.outputs = outputs
+        self._lock = asyncio.Lock()
+        self._done = False
 
-def redis_retry(settings: Settings) -> Retry:
-    """Forever, with capped exponential backoff: a slow Redis is waited for."""
-    return Retry(
-        ExponentialWithJitterBackoff(cap=settings.redis_retry_max_s, base=0.05),
-        retries=-1,
-        supported_errors=REDIS_OUTAGE_ERRORS,
-    )
+    async def __call__(self) -> None:
+        async with self._lock:
+            if self._done:
+                return
+            await self.updater.start()
+            delay = 0.05
+            while True:
+                try:
+                    await self.outputs.start()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "Kafka broker %s unreachable for outputs (%s); waiting",
+                        self.settings.kafka_bootstrap,
+                        exc,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(self.settings.redis_retry_max_s, delay * 2)
+            self._done = True
 
 
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
@@ -55,6 +77,10 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
+        # Stop without waiting for in-flight events to be acked: a batch waiting
+        # out a Redis outage would hold shutdown forever. Unacked events are not
+        # committed, so the next worker replays them (and skips what was applied).
+        stream_wait_empty=False,
         web_enabled=False,
         autodiscover=False,
         **faust_options,
@@ -82,45 +108,72 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    store = UserStateStore.from_url(
-        settings.redis_url,
+    store = UserStateStore(
+        outage_client(settings, settings.redis_timeout_s),
         KeyLayout(settings.redis_prefix),
         settings.vector_size,
         settings.user_ttl_s,
         settings.history_length,
     )
     updater = InterestUpdater(settings, store)
+    outputs = Outputs(settings.kafka_bootstrap, settings.redis_retry_max_s)
+    ready = _Startup(settings, updater, outputs)
+
+    async def produce(out: Outgoing) -> None:
+        await produce_outputs(outputs, settings, out)
 
     @app.agent(catalog, name="apply-catalog")
     async def apply_catalog(stream: faust.StreamT[bytes]) -> None:
-        retry = redis_retry(settings)
+        await ready()
         batches = stream.take_events(  # type: ignore[attr-defined]
             settings.batch_size, settings.batch_within_s
         )
         async for events in batches:
             batch = [_incoming(e) for e in events]
-            out = await retry.call_with_retry(partial(updater.add_catalog, batch), _log_outage)
-            await _produce(app, settings, out)
+            try:
+                out = await updater.add_catalog(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("catalogue batch of %d failed", len(batch))
+                out = Outgoing()
+                for message in batch:
+                    reason = f"could not be applied: {type(exc).__name__}: {exc}"
+                    out.dead_letters.append(
+                        (_capped_key(message.key, settings), updater.dead_letter(message, reason))
+                    )
+            await produce(out)
 
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
         await recommendations.maybe_declare()
         await dead_letters.maybe_declare()
-        runner = BatchRunner(updater, redis_retry(settings))
+        await ready()
+        runner = BatchRunner(updater)
         totals = WorkerTotals(settings.stats_log_interval_s)
+
+        async def handle(events: list[faust.EventT[Any]]) -> None:
+            started = time.perf_counter()
+            out = await runner.run([_incoming(e) for e in events])
+            applied = time.perf_counter()
+            await produce(out)
+            totals.add(out, len(events), applied - started, time.perf_counter() - applied)
+
+        manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
         try:
-            # take_events is on faust's Stream, not on its StreamT interface.
-            batches = stream.take_events(  # type: ignore[attr-defined]
-                settings.batch_size, settings.batch_within_s
+            await run_pipelined(
+                manual.events(),
+                handle,
+                manual.ack,
+                settings.batch_size,
+                settings.batch_within_s,
             )
-            async for events in batches:
-                batch = [_incoming(e) for e in events]
-                out = await runner.run(batch)
-                await _produce(app, settings, out)
-                totals.add(out)
         finally:
             totals.log()
-            await store.aclose()
+            with contextlib.suppress(Exception):
+                await outputs.stop()
+            with contextlib.suppress(Exception):
+                await store.aclose()
 
     return app
 
@@ -130,36 +183,52 @@ class WorkerTotals:
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
-        self.applied = self.skipped = self.dead_lettered = 0
+        self.applied = self.skipped = self.dead_lettered = self.outage_waits = 0
+        self.recommendations = self.batches = self.messages = 0
+        self.apply_s = self.produce_s = 0.0
         self._logged_at = time.monotonic()
 
-    def add(self, out: Outgoing) -> None:
+    def add(
+        self, out: Outgoing, messages: int = 0, apply_s: float = 0.0, produce_s: float = 0.0
+    ) -> None:
+        self.batches += 1
+        self.messages += messages
+        self.apply_s += apply_s
+        self.produce_s += produce_s
         self.applied += out.applied
         self.skipped += out.skipped
         self.dead_lettered += len(out.dead_letters)
+        self.outage_waits += out.outages
+        self.recommendations += len(out.recommendations)
         if time.monotonic() - self._logged_at >= self.interval_s:
             self.log()
 
     def log(self) -> None:
         self._logged_at = time.monotonic()
         log.info(
-            "totals: applied=%d skipped_replays=%d dead_lettered=%d",
+            "totals: applied=%d skipped_replays=%d dead_lettered=%d recommendations=%d "
+            "redis_outage_waits=%d batches=%d mean_batch=%.1f apply_s=%.2f produce_s=%.2f",
             self.applied,
             self.skipped,
             self.dead_lettered,
+            self.recommendations,
+            self.outage_waits,
+            self.batches,
+            self.messages / max(1, self.batches),
+            self.apply_s,
+            self.produce_s,
         )
 
 
 class BatchRunner:
-    """Applies a batch, waiting out Redis outages, isolating poison messages."""
+    """Applies a batch (the updater waits out Redis outages), isolating poison messages."""
 
-    def __init__(self, updater: InterestUpdater, retry: Retry) -> None:
+    def __init__(self, updater: InterestUpdater) -> None:
         self.updater = updater
-        self.retry = retry
 
     async def run(self, batch: Sequence[Incoming]) -> Outgoing:
         try:
-            return await self._apply(batch)
+            return await self.updater.apply(batch)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -167,7 +236,7 @@ class BatchRunner:
         out = Outgoing()
         for message in batch:
             try:
-                one = await self._apply([message])
+                out.merge(await self.updater.apply([message]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -175,27 +244,8 @@ class BatchRunner:
                     "message %s[%d]@%d failed", message.topic, message.partition, message.offset
                 )
                 reason = f"could not be applied: {type(exc).__name__}: {exc}"
-                record = DeadLetter(
-                    reason, message.value, message.topic, message.partition, message.offset
-                )
-                out.dead_letters.append((message.key, record.to_json()))
-                continue
-            out.recommendations += one.recommendations
-            out.dead_letters += one.dead_letters
-            out.shifts += one.shifts
-            out.applied += one.applied
-            out.skipped += one.skipped
+                out.dead_letters.append((message.key, self.updater.dead_letter(message, reason)))
         return out
-
-    async def _apply(self, batch: Sequence[Incoming]) -> Outgoing:
-        async def attempt() -> Outgoing:
-            return await self.updater.apply(batch)
-
-        return await self.retry.call_with_retry(attempt, _log_outage)
-
-
-async def _log_outage(error: Exception) -> None:
-    log.warning("Redis unavailable (%s); waiting and retrying", error)
 
 
 def _incoming(event: faust.EventT[Any]) -> Incoming:
@@ -203,19 +253,33 @@ def _incoming(event: faust.EventT[Any]) -> Incoming:
     return Incoming(message.topic, message.partition, message.offset, message.value, message.key)
 
 
-async def _produce(app: faust.App, settings: Settings, out: Outgoing) -> None:
-    """Hand every message to the producer and wait until the broker has them."""
-    producer = app.producer
-    futures = []
-    for key, value in out.recommendations:
-        futures.append(
-            await producer.send(settings.topic_recommendations, key, value, None, None, None)
+def _capped_key(key: bytes | None, settings: Settings) -> bytes | None:
+    """A dead letter's key is the rejected message's, cut to the dead letters' cap."""
+    return key[: settings.dlq_raw_max_bytes] if key is not None else None
+
+
+async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -> None:
+    """Send every output and wait until the broker has them; never raises (but cancels)."""
+    try:
+        report = await outputs.send(
+            [
+                (settings.topic_recommendations, out.recommendations),
+                (settings.topic_interest_shifts, out.shifts),
+                (
+                    settings.topic_dlq,
+                    [(_capped_key(k, settings), v) for k, v in out.dead_letters],
+                ),
+            ]
         )
-    for key, value in out.shifts:
-        futures.append(
-            await producer.send(settings.topic_interest_shifts, key, value, None, None, None)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception(
+            "could not produce %d recommendation(s), %d shift(s), %d dead letter(s)",
+            len(out.recommendations),
+            len(out.shifts),
+            len(out.dead_letters),
         )
-    for dlq_key, value in out.dead_letters:
-        futures.append(await producer.send(settings.topic_dlq, dlq_key, value, None, None, None))
-    if futures:
-        await asyncio.gather(*futures)
+        return
+    if report.dropped:
+        log.error("%d output message(s) dropped (see above)", report.dropped)

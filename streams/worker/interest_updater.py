@@ -1,44 +1,51 @@
-"""Applies a batch of interaction messages to user state and scores them.
+"""Applies a batch of interaction messages to user state: one unit of work per user.
 
-The commit order per batch (the README's "Guarantees" says why):
+Per batch (the README's "Guarantees" says why):
 
-1. decode; rejected messages become dead letters;
-2. load the batch's users (one pipelined round trip), skip replays by offset;
-3. fold each user's events through the short-term learner and the online
-   item factors; score top-K after every applied event, all in one matrix
-   product;
-4. write each user's state, recommendations and last offset atomically
-   (compare-and-set, retried on conflict);
-5. save the changed item vectors;
-6. return the recommendations and dead letters for the caller to produce,
-   and only then does the caller ack the messages.
+1. decode; rejected messages (invalid, or keyed by another user) become dead letters;
+2. read the batch's users, only the fields the fold needs (one round trip),
+   and skip replays by their stored offset;
+3. fold each user's new events in order, all users at once (``models``);
+4. score each user once, on the state after their last event (one product);
+5. write every user's state, recommendation, offset and history append, plus
+   the shared learner state of earlier commits, in one round trip
+   (compare-and-set per user, retried on conflict);
+6. step shared learner state (item vectors, trending, the blend's prior) from
+   the events of the users whose write committed, never before, so a
+   conflict or an outage retry cannot step it twice;
+7. hand back one recommendation per user and the dead letters for the caller
+   to produce; only then does the caller ack.
 
-A crash after 4 and before 6 loses no recommendation: the replayed last event
-of a user re-emits the stored one.
+A Redis outage or refusal is waited out here, with capped backoff: valid
+events are never dead-lettered for it. A crash after 5 and before 7 loses no
+recommendation: the replayed last event of a user re-emits the stored one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import orjson
 
 from models import ItemTable, UserVector
-from models.blend import cosine
+from models.batch_fold import FoldedBatch, ShiftAt
+from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures, hash_features
 from models.gru_step import GRUStepper
-from models.interest_model import InterestConfig, InterestModel, UserInterest
+from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
 from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE
 from models.short_term import rebase
 from models.trending import TrendingItems
-from state import StoredUser, UserStateStore, UserWrite
+from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
@@ -46,6 +53,10 @@ from streams.worker.events import Event, EventRules, Rejection, decode_event
 log = logging.getLogger(__name__)
 
 ONLINE_MODEL_VERSION = "online"
+MAX_WRITE_ATTEMPTS = 10
+"""Compare-and-set conflicts in a row before a batch gives up (another writer is active)."""
+
+T = TypeVar("T")
 
 
 def _catalog_entry(message: Incoming) -> tuple[str, ItemFeatures, bytes, bool] | str:
@@ -69,7 +80,7 @@ def _shift_state(raw: dict[str, float] | None) -> ShiftState | None:
         return None
     try:
         return ShiftState.from_dict(raw)
-    except ValueError:
+    except (ValueError, AttributeError):
         log.warning("discarding an unreadable shift state %r", raw)
         return None
 
@@ -83,9 +94,6 @@ def interest_config(settings: Settings) -> InterestConfig:
         event_weights=settings.event_weights,
         shift_lean=settings.shift_lean,
     )
-
-
-MAX_WRITE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,15 @@ class Outgoing:
     shifts: list[tuple[bytes, bytes]] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0
+    outages: int = 0
+
+    def merge(self, other: Outgoing) -> None:
+        self.recommendations += other.recommendations
+        self.dead_letters += other.dead_letters
+        self.shifts += other.shifts
+        self.applied += other.applied
+        self.skipped += other.skipped
+        self.outages += other.outages
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,39 +135,73 @@ class _Located:
     offset: int
 
 
+@dataclass(slots=True)
+class _Pending:
+    """Shared learner state of committed writes, not yet in Redis (sent with the next write)."""
+
+    version: str
+    items: dict[str, np.ndarray] = field(default_factory=dict)
+    events: int = 0
+    mix_prior_delta: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
-class _Step:
-    """The user's state right after one event: what its recommendation scores."""
+class _ModelParts:
+    """Everything of one model version, loaded before the worker switches to it."""
 
-    located: _Located
-    interest: UserInterest
-
-
-@dataclass(frozen=True, slots=True)
-class _Folded:
-    user: StoredUser
-    steps: list[_Step]
-    interest: UserInterest
+    version: str
+    items: ItemTable
+    stepper: GRUStepper | None
+    projection: ContentProjection | None
 
 
 class InterestUpdater:
-    """Owns a worker's item table and learners; state itself lives in Redis."""
+    """Owns a worker's item table and learners; state itself lives in the store."""
 
-    def __init__(self, settings: Settings, store: UserStateStore) -> None:
+    def __init__(self, settings: Settings, store: UserStore) -> None:
         self.settings = settings
         self.store = store
         self.rules = EventRules(
             frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
         )
         self.items = ItemTable(settings.vector_size, settings.seed)
-        self.model = InterestModel(self.items, interest_config(settings))
+        self.mix = MixWeightLearner()
+        self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
+        self.projection: ContentProjection | None = None
+        self.trending = TrendingItems(settings.trending_half_life_s)
+        self.unavailable_ids: set[str] = set()
+        self._pending = _Pending(self.model_version)
         self._items_loaded_at = 0.0
         self._version_checked_at = 0.0
-        self.projection: ContentProjection | None = None
-        self._cold_items: dict[str, np.ndarray] = {}
-        self.trending = TrendingItems(settings.trending_half_life_s)
         self._trending_saved_at = 0.0
+        self.outage_waits = 0
+
+    # -- waiting out outages ---------------------------------------------------
+
+    async def until_available(self, what: Callable[[], Awaitable[T]], out: Outgoing) -> T:
+        """``what()``, tried again with capped backoff for as long as the store is out."""
+        delay = 0.05
+        while True:
+            try:
+                return await what()
+            except StoreUnavailable as exc:
+                delay = await self._wait(exc, delay, out)
+
+    async def _wait(self, reason: object, delay: float, out: Outgoing) -> float:
+        self.outage_waits += 1
+        out.outages += 1
+        log.warning("Redis unavailable (%s); waiting and retrying", reason)
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        return min(self.settings.redis_retry_max_s, delay * 2)
+
+    async def start(self) -> None:
+        """Load the write script, the shared prior and the current model (waits for Redis)."""
+        out = Outgoing()
+        await self.until_available(self.store.prepare, out)
+        await self.until_available(lambda: self.refresh_items(force=True), out)
+
+    # -- the model -------------------------------------------------------------
 
     async def refresh_items(self, force: bool = False) -> None:
         """Swap to a newly published model, or reload what other workers learned.
@@ -164,35 +215,52 @@ class InterestUpdater:
             if version != self.model_version and await self._swap(version):
                 return
         if force or now - self._items_loaded_at >= self.settings.item_refresh_s:
-            self.items.load(await self.store.load_items(self.model_version))
+            vectors = await self.store.load_items(self.model_version)
+            unavailable = await self.store.load_unavailable()
+            prior = await self.store.load_mix_prior()
+            # Rows learned here but not yet saved stay as learned.
+            vectors.update(self._pending.items)
+            self.items.load(vectors)
+            self._set_unavailable(unavailable)
+            self._set_prior(prior)
             self._items_loaded_at = now
 
-    async def add_catalog(self, entries: Sequence[Incoming]) -> Outgoing:
-        """Items from the ``items`` topic: saved, and placed by the content projection."""
-        out, catalog = Outgoing(), {}
-        for message in entries:
-            entry = _catalog_entry(message)
-            if isinstance(entry, str):
-                out.dead_letters.append((message.key, self._dead_letter(message, entry)))
-                continue
-            item_id, features, raw, available = entry
-            catalog[item_id] = raw
-            row = self.items.index_of(item_id) if item_id in self.items else None
-            if not available:
-                self.model.unavailable.add(self.items.index_of(item_id))
-            elif row is not None:
-                self.model.unavailable.discard(row)
-            if self.projection is not None and item_id not in self.items:
-                placed = self.projection.project(hash_features(features))
-                self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
-                self._cold_items[item_id] = self.items.vector(item_id)
-        await self.store.save_catalog(catalog)
-        await self.store.add_new_items(self.model_version, self._cold_items)
-        self._cold_items.clear()
-        return out
+    def _set_unavailable(self, item_ids: set[str]) -> None:
+        self.unavailable_ids = set(item_ids)
+        self.model.unavailable = {self.items.index_of(i) for i in item_ids}
+
+    def _set_prior(self, stored_change: float) -> None:
+        self.mix.global_logit[0] = (
+            self.mix.initial_logit + stored_change + (self._pending.mix_prior_delta)
+        )
 
     async def _swap(self, version: str) -> bool:
-        """Score with ``version``'s item table from now on; keep the old one if it is unusable."""
+        """Score with ``version`` from now on, switching only once all of it is loaded;
+        on any failure the old version stays, whole."""
+        parts = await self._load_version(version)
+        if parts is None:
+            return False
+        unavailable = await self.store.load_unavailable()
+        self.items = parts.items
+        self.model = InterestModel(
+            parts.items, interest_config(self.settings), mix=self.mix, stepper=parts.stepper
+        )
+        self.projection = parts.projection
+        self._set_unavailable(unavailable)
+        log.info(
+            "swapped model %s -> %s (%d items, long-term %s)",
+            self.model_version,
+            version,
+            len(parts.items),
+            "stepped per event" if parts.stepper else "from the trainer only",
+        )
+        self.model_version = version
+        self._pending = _Pending(version, mix_prior_delta=self._pending.mix_prior_delta)
+        self.trending = TrendingItems(self.settings.trending_half_life_s)  # rows changed
+        self._items_loaded_at = time.monotonic()
+        return True
+
+    async def _load_version(self, version: str) -> _ModelParts | None:
         vectors = await self.store.load_items(version)
         if not vectors:
             log.error(
@@ -201,35 +269,26 @@ class InterestUpdater:
                 self.settings.vector_size,
                 self.model_version,
             )
-            return False
+            return None
         items = ItemTable(
             self.settings.vector_size,
             self.settings.seed,
             new_item_scale=TRAINED_SPACE_NEW_ITEM_SCALE,
         )
         items.load(vectors)
-        stepper = await self._load_stepper(version)
-        self.items = items
-        self.model = InterestModel(
-            items, interest_config(self.settings), mix=self.model.mix, stepper=stepper
-        )
-        log.info(
-            "swapped model %s -> %s (%d items, long-term %s)",
-            self.model_version,
-            version,
-            len(items),
-            "stepped per event" if stepper else "from the trainer only",
-        )
-        self.model_version = version
-        self.trending = TrendingItems(self.settings.trending_half_life_s)  # rows changed
-        self._items_loaded_at = time.monotonic()
+        stepper = self._stepper(version, await self.store.load_gru_step(version))
         raw = await self.store.load_projection(version)
-        self.projection = ContentProjection.from_bytes(raw) if raw else None
-        return True
+        projection = None
+        if raw:
+            try:
+                projection = ContentProjection.from_bytes(raw)
+            except (ValueError, KeyError, OSError) as exc:
+                log.error("model %s: unusable content projection (%s); staying", version, exc)
+                return None
+        return _ModelParts(version, items, stepper, projection)
 
-    async def _load_stepper(self, version: str) -> GRUStepper | None:
+    def _stepper(self, version: str, raw: bytes | None) -> GRUStepper | None:
         """The version's GRU step; without one, long-term vectors change only at refreshes."""
-        raw = await self.store.load_gru_step(version)
         if raw is None:
             return None
         try:
@@ -249,76 +308,171 @@ class InterestUpdater:
             return None
         return stepper
 
+    # -- the catalogue ---------------------------------------------------------
+
+    async def add_catalog(self, entries: Sequence[Incoming]) -> Outgoing:
+        """Items from the ``items`` topic: saved, availability shared, placed by the projection."""
+        out, catalog, available = Outgoing(), {}, {}
+        cold: dict[str, np.ndarray] = {}
+        for message in entries:
+            entry = _catalog_entry(message)
+            if isinstance(entry, str):
+                out.dead_letters.append((message.key, self.dead_letter(message, entry)))
+                continue
+            item_id, features, raw, is_available = entry
+            catalog[item_id] = raw
+            available[item_id] = is_available
+            if self.projection is not None and item_id not in self.items:
+                placed = self.projection.project(hash_features(features))
+                self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
+                cold[item_id] = self.items.vector(item_id)
+        await self.until_available(lambda: self.store.save_catalog(catalog, available), out)
+        await self.until_available(lambda: self.store.add_new_items(self.model_version, cold), out)
+        gone = {i for i, ok in available.items() if not ok}
+        back = {i for i, ok in available.items() if ok}
+        self._set_unavailable((self.unavailable_ids | gone) - back)
+        return out
+
+    # -- the batch path --------------------------------------------------------
+
     async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
         out = Outgoing()
-        by_user: dict[str, list[_Located]] = defaultdict(list)
+        by_user: dict[str, list[_Located]] = {}
         now = time.time()
         for message in batch:
             decoded = decode_event(message.value, self.rules, now)
             if isinstance(decoded, Rejection):
-                out.dead_letters.append((message.key, self._dead_letter(message, decoded.reason)))
-            else:
-                by_user[decoded.user_id].append(
-                    _Located(decoded, message.topic, message.partition, message.offset)
+                out.dead_letters.append((message.key, self.dead_letter(message, decoded.reason)))
+                continue
+            if message.key is not None and message.key != decoded.user_id.encode():
+                reason = (
+                    f"Kafka key {message.key[:64]!r} is not the event's user_id "
+                    f"{decoded.user_id!r}: a user's events must share a key (and partition)"
                 )
-        await self.refresh_items()
-        pending = dict(by_user)
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            if not pending:
-                break
-            pending = await self._apply_users(pending, out)
-        if pending:
-            raise RuntimeError(f"{len(pending)} users kept conflicting; another writer is active")
-        await self._save_trending()
+                out.dead_letters.append((message.key, self.dead_letter(message, reason)))
+                continue
+            located = _Located(decoded, message.topic, message.partition, message.offset)
+            by_user.setdefault(decoded.user_id, []).append(located)
+        await self.until_available(self.refresh_items, out)
+        pending = by_user
+        conflicts, delay = 0, 0.05
+        while pending:
+            try:
+                pending, refusal = await self._attempt(pending, out)
+            except StoreUnavailable as exc:
+                delay = await self._wait(exc, delay, out)
+                continue
+            if refusal is not None:
+                delay = await self._wait(refusal, delay, out)
+            elif pending:
+                conflicts += 1
+                if conflicts >= MAX_WRITE_ATTEMPTS:
+                    raise RuntimeError(
+                        f"{len(pending)} users kept conflicting; another writer is active"
+                    )
         return out
 
-    async def _save_trending(self) -> None:
-        """This worker's partitions are a random sample of users: its trend is everyone's."""
-        now = time.monotonic()
-        if now - self._trending_saved_at < self.settings.trending_publish_s:
-            return
-        self._trending_saved_at = now
-        rows = self.trending.top(self.settings.top_k)
-        if len(rows):
-            ids = self.items.ids
-            await self.store.save_trending([ids[r] for r in rows.tolist()], self.model_version)
-
-    async def _apply_users(
+    async def _attempt(
         self, by_user: dict[str, list[_Located]], out: Outgoing
-    ) -> dict[str, list[_Located]]:
-        stored = await self.store.load_users(by_user)
-        folded: list[_Folded] = []
-        changed_items: set[str] = set()
+    ) -> tuple[dict[str, list[_Located]], str | None]:
+        """Read, fold, score, write; the users to try again and why (None: conflicts)."""
+        stored = await self.store.load_users(list(by_user))
+        users: list[StoredUser] = []
+        fresh_events: list[list[_Located]] = []
+        replayed: list[tuple[StoredUser, _Located]] = []
         for user_id, located in by_user.items():
             user = stored[user_id]
             fresh = [x for x in located if not user.already_applied(x.topic, x.partition, x.offset)]
             out.skipped += len(located) - len(fresh)
             if fresh:
-                folded.append(self._fold(user, fresh, changed_items))
+                users.append(user)
+                fresh_events.append(fresh)
             else:
-                self._reemit_if_last(user, located, out)
-        messages = self._recommend(folded)
-        writes = [self._write(f, m[-1]) for f, m in zip(folded, messages, strict=True)]
-        results = await self.store.write_users(writes)
-        retry: dict[str, list[_Located]] = {}
-        for ok, fold, user_messages in zip(results, folded, messages, strict=True):
-            user_id = fold.user.user_id
-            if ok:
-                out.applied += len(fold.steps)
-                out.recommendations += [(user_id.encode(), m) for m in user_messages]
-                out.shifts += [self._shift_message(s) for s in fold.steps if s.interest.shift]
-            else:
-                retry[user_id] = by_user[user_id]
-        await self.store.save_items(
-            self.model_version, {i: self.items.vector(i) for i in changed_items}
+                replayed.append((user, located[-1]))
+        await self._reemit(replayed, out)
+        if not users:
+            return {}, None
+        folded = self.model.fold(
+            [self._interest(u) for u in users],
+            [
+                [EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset) for x in fresh]
+                for fresh in fresh_events
+            ],
         )
-        return retry
+        recommendations = self._recommend(folded, fresh_events)
+        writes = [
+            self._write(u, f, fresh, rec)
+            for u, f, fresh, rec in zip(
+                users, folded.users, fresh_events, recommendations, strict=True
+            )
+        ]
+        shared = self._shared_write()
+        outcome = await self.store.write(writes, shared)
+        if outcome.shared_written:
+            self._shared_sent(shared, outcome.mix_prior)
+        committed = np.array([c is True for c in outcome.committed], dtype=bool)
+        self._commit(folded, committed, writes)
+        retry: dict[str, list[_Located]] = {}
+        for i, (user, fresh) in enumerate(zip(users, fresh_events, strict=True)):
+            if committed[i]:
+                out.applied += len(fresh)
+                out.recommendations.append((user.user_id.encode(), recommendations[i]))
+                out.shifts += [self._shift_message(folded, i, at, fresh) for at in folded.shifts[i]]
+            else:
+                retry[user.user_id] = by_user[user.user_id]
+        return retry, outcome.refusal
 
-    def _fold(self, user: StoredUser, fresh: list[_Located], changed_items: set[str]) -> _Folded:
-        """Apply the user's new events in order, keeping each intermediate state."""
+    def _commit(self, folded: FoldedBatch, committed: np.ndarray, writes: list[UserWrite]) -> None:
+        """Step shared learner state from the committed users' events, once."""
+        if not committed.any():
+            return
+        before = float(self.mix.global_logit[0])
+        changed = self.model.commit(folded, committed)
+        self._pending.mix_prior_delta += float(self.mix.global_logit[0]) - before
+        ids = self.items.ids
+        matrix = self.items.matrix
+        for row in changed.tolist():
+            self._pending.items[ids[row]] = matrix[row].copy()
+        self._pending.events += sum(
+            len(w.new_items) for w, ok in zip(writes, committed.tolist(), strict=True) if ok
+        )
+        shared = folded.shared
+        take = committed[shared.event_owner]
+        self.trending.add_many(
+            shared.event_rows[take], shared.event_ts[take], shared.event_weights[take]
+        )
+
+    def _shared_write(self) -> SharedWrite:
+        trending = None
+        now = time.monotonic()
+        if now - self._trending_saved_at >= self.settings.trending_publish_s:
+            rows = self.trending.top(self.settings.top_k)
+            if len(rows):
+                ids = self.items.ids
+                trending = [ids[r] for r in rows.tolist()]
+        p = self._pending
+        return SharedWrite(p.version, dict(p.items), p.events, p.mix_prior_delta, trending)
+
+    def _shared_sent(self, shared: SharedWrite, mix_prior: float | None) -> None:
+        """The shared state of ``shared`` is in Redis now: forget it (keep what came since)."""
+        p = self._pending
+        for item_id, vector in shared.items.items():
+            if p.items.get(item_id) is vector:
+                del p.items[item_id]
+        p.events -= shared.events
+        p.mix_prior_delta -= shared.mix_prior_delta
+        if shared.trending is not None:
+            self._trending_saved_at = time.monotonic()
+        if mix_prior is not None:  # every worker's steps so far, ours included
+            self._set_prior(mix_prior)
+
+    def _interest(self, user: StoredUser) -> UserInterest:
         current = user.long_term_version == self.model_version
-        state_current = user.long_term_state_version == self.model_version
-        state = self._long_term_state(user) if state_current else None
+        state = (
+            self._long_term_state(user)
+            if user.long_term_state_version == self.model_version
+            else None
+        )
         interest = UserInterest(
             UserVector(self._short_term_now(user), user.last_event_ts),
             tuple(user.recent_items),
@@ -329,16 +483,7 @@ class InterestUpdater:
         )
         if self.model.stepper is not None and state is None:
             interest = self.model.restart_long_term(interest)
-        steps: list[_Step] = []
-        for x in fresh:
-            interest, changed = self.model.apply(
-                interest, x.event.item_id, x.event.type, x.event.ts, sample_key=x.offset
-            )
-            changed_items.update(changed)
-            steps.append(_Step(x, interest))
-            weight = self.settings.event_weights[x.event.type]
-            self.trending.add(self.items.index_of(x.event.item_id), x.event.ts, weight)
-        return _Folded(user, steps, interest)
+        return interest
 
     def _long_term_state(self, user: StoredUser) -> np.ndarray | None:
         """The stored GRU state in the stepper's shape; None if absent or of another shape."""
@@ -354,99 +499,106 @@ class InterestUpdater:
             return np.zeros(dim, np.float32)
         if user.model_version in (None, self.model_version):
             return user.short_term
-        rows = [r for r in map(self.items.get_index, user.recent_items) if r is not None]
+        rows = self.items.rows_of(user.recent_items)
         recent = self.items.matrix[rows] if rows else np.zeros((0, dim), np.float32)
         return rebase(recent, float(np.linalg.norm(user.short_term)))
 
-    def _recommend(self, folded: list[_Folded]) -> list[list[bytes]]:
-        """One recommendation per applied event, all scored in one product."""
-        steps = [step for fold in folded for step in fold.steps]
-        if not steps:
-            return []
-        best, scores = self.model.recommend([step.interest for step in steps], self.settings.top_k)
+    def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
+        """One recommendation per user, on their state after their last event: one product."""
+        best, scores = self.model.recommend(folded.users, self.settings.top_k)
+        rounded = np.round(scores.astype(np.float64), 6).tolist()
         emitted = time.time()
         ids = self.items.ids
-        flat = [
-            orjson.dumps(
-                {
-                    "user_id": step.located.event.user_id,
-                    "items": [
-                        {"item_id": ids[i], "score": round(float(s), 6)}
-                        for i, s in zip(best[row].tolist(), scores[row].tolist(), strict=True)
-                        if i >= 0
-                    ],
-                    "model_version": self.model_version,
-                    "event_id": step.located.event.event_id,
-                    "event_ts": step.located.event.ts,
-                    "emitted_ts": emitted,
-                }
+        version = self.model_version
+        out = []
+        for row, (fresh, rows) in enumerate(zip(fresh_events, best.tolist(), strict=True)):
+            last = fresh[-1].event
+            out.append(
+                orjson.dumps(
+                    {
+                        "user_id": last.user_id,
+                        "items": [
+                            {"item_id": ids[i], "score": s}
+                            for i, s in zip(rows, rounded[row], strict=True)
+                            if i >= 0
+                        ],
+                        "model_version": version,
+                        "event_id": last.event_id,
+                        "event_ts": last.ts,
+                        "events": len(fresh),
+                        "emitted_ts": emitted,
+                    }
+                )
             )
-            for row, step in enumerate(steps)
-        ]
-        out, start = [], 0
-        for fold in folded:
-            out.append(flat[start : start + len(fold.steps)])
-            start += len(fold.steps)
         return out
 
-    def _write(self, fold: _Folded, recommendation: bytes) -> UserWrite:
-        last = fold.steps[-1].located
-        stepped = self.model.stepper is not None
+    def _write(
+        self, user: StoredUser, after: UserInterest, fresh: list[_Located], recommendation: bytes
+    ) -> UserWrite:
+        last = fresh[-1]
+        weights = self.settings.event_weights
         return UserWrite(
-            before=fold.user,
-            short_term=fold.interest.short_term.vector,
-            last_event_ts=fold.interest.short_term.ts or last.event.ts,
-            events_applied=fold.user.events_applied + len(fold.steps),
-            recent_items=fold.interest.recent,
+            before=user,
+            short_term=after.short_term.vector,
+            last_event_ts=after.short_term.ts or last.event.ts,
+            events_applied=user.events_applied + len(fresh),
+            recent_items=after.recent,
             topic=last.topic,
             partition=last.partition,
             offset=last.offset,
             model_version=self.model_version,
             recommendations=recommendation,
             # The trainer's input: what the user chose, not what they skipped.
-            new_items=[
-                step.located.event.item_id
-                for step in fold.steps
-                if self.settings.event_weights[step.located.event.type] > 0
-            ],
-            mix_offset=fold.interest.mix_offset,
-            mix_weight=self.model.mix.weight(fold.interest.mix_offset),
-            shift_state=fold.interest.shift_state.to_dict() if fold.interest.shift_state else None,
-            long_term_state=fold.interest.long_term_state if stepped else None,
+            new_items=[x.event.item_id for x in fresh if weights[x.event.type] > 0],
+            mix_offset=after.mix_offset,
+            mix_weight=self.mix.weight(after.mix_offset),
+            shift_state=after.shift_state.to_dict() if after.shift_state else None,
+            long_term_state=after.long_term_state if self.model.stepper is not None else None,
         )
 
-    def _shift_message(self, step: _Step) -> tuple[bytes, bytes]:
+    def _shift_message(
+        self, folded: FoldedBatch, user: int, at: ShiftAt, fresh: list[_Located]
+    ) -> tuple[bytes, bytes]:
         """``to``: the item the user just chose; ``from``: of the user's recent items
         before the drop, the one closest to their long-term interest."""
-        interest, event = step.interest, step.located.event
-        assert interest.shift is not None and interest.long_term is not None
-        before = [i for i in interest.recent[max(1, interest.shift.events) :] if i in self.items]
-        closest = max(
-            before, key=lambda i: cosine(interest.long_term, self.items.vector(i)), default=None
-        )
+        long_term, event = folded.users[user].long_term, fresh[at.event_index].event
+        before = [i for i in at.recent[max(1, at.shift.events) :] if i in self.items]
+        closest = max(before, key=lambda i: cosine(long_term, self.items.vector(i)), default=None)
         message = {
             "user_id": event.user_id,
             "ts": event.ts,
             "from": closest,
             "to": event.item_id,
-            "strength": round(interest.shift.strength, 6),
+            "strength": round(at.shift.strength, 6),
             "event_id": event.event_id,
             "model_version": self.model_version,
         }
         return event.user_id.encode(), orjson.dumps(message)
 
-    @staticmethod
-    def _reemit_if_last(user: StoredUser, located: list[_Located], out: Outgoing) -> None:
-        """A replayed last event may not have had its recommendation produced."""
-        last = located[-1]
-        stamp = (user.last_topic, user.last_partition, user.last_offset)
-        if user.recommendations and stamp == (last.topic, str(last.partition), str(last.offset)):
-            out.recommendations.append((user.user_id.encode(), user.recommendations))
+    async def _reemit(self, replayed: list[tuple[StoredUser, _Located]], out: Outgoing) -> None:
+        """A replayed last event may not have had its recommendation produced: send it again."""
+        due = [
+            user.user_id
+            for user, last in replayed
+            if (user.last_topic, user.last_partition, user.last_offset)
+            == (last.topic, str(last.partition), str(last.offset))
+        ]
+        if not due:
+            return
+        stored = await self.store.load_recommendations(due)
+        for user_id in due:
+            if rec := stored.get(user_id):
+                out.recommendations.append((user_id.encode(), rec))
 
-    def _dead_letter(self, message: Incoming, reason: str) -> bytes:
+    def dead_letter(self, message: Incoming, reason: str) -> bytes:
         log.warning(
             "dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason
         )
         return DeadLetter(
-            reason, message.value, message.topic, message.partition, message.offset
+            reason,
+            message.value,
+            message.topic,
+            message.partition,
+            message.offset,
+            self.settings.dlq_raw_max_bytes,
         ).to_json()

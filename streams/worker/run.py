@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# A worker is one event loop scoring small batches: BLAS threads only contend
+# with it (and with the other workers on the host). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import asyncio
 
 import faust
@@ -9,9 +15,11 @@ import faust
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.worker.app import create_app
+from streams.worker.preflight import wait_for_services
 
 
 def run_worker(settings: Settings) -> None:
+    asyncio.run(wait_for_services(settings))
     asyncio.run(ensure_topics(settings))
     # faust's Worker wants to own a fresh event loop.
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -28,6 +28,7 @@ from state import InterestReader, StoredUser, UserStateStore, UserWrite
 from state.connection import RedisEndpoint, async_client, sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord
+from state.user_store import SharedWrite
 from streams.devtools.embedded import (
     EmbeddedServices,
     ManagedProcess,
@@ -37,6 +38,7 @@ from streams.devtools.embedded import (
 )
 from streams.settings import Settings
 from streams.trainer.service import Trainer
+from streams.worker.preflight import redis_answers
 from tests.support.harness import isolated_settings, produce, wait_until
 from tests.support.paths import REPO_ROOT
 
@@ -155,15 +157,20 @@ async def _worker_side(endpoint: RedisEndpoint) -> None:
     """Every call the worker makes to Redis, through its store."""
     store = UserStateStore(async_client(endpoint), KeyLayout(PREFIX), DIM, 60, 10)
     try:
+        await store.prepare()
         users = await store.load_users(["u1", "u2"])
-        written = await store.write_users([_write(u, 3) for u in users.values()])
-        assert written == [True, True]
         vector = np.ones(DIM, np.float32)
-        await store.save_items("online", {"a": vector})
+        shared = SharedWrite(
+            "online", items={"a": vector}, events=2, mix_prior_delta=0.25, trending=["a"]
+        )
+        outcome = await store.write([_write(u, 3) for u in users.values()], shared)
+        assert outcome.committed == [True, True] and outcome.shared_written
+        assert (await store.load_recommendations(["u1"]))["u1"] == b"{}"
         await store.add_new_items("online", {"b": vector})
         assert set(await store.load_items("online")) == {"a", "b"}
-        await store.save_catalog({"a": b'{"item_id": "a"}'})
-        await store.save_trending(["a"], "online")
+        await store.save_catalog({"a": b'{"item_id": "a"}'}, {"a": True, "b": False})
+        assert await store.load_unavailable() == {"b"}
+        assert await store.load_mix_prior() == 0.25
         assert await store.model_version("online") == "online"
         assert await store.load_gru_step("online") is None
         assert await store.load_projection("online") is None
@@ -230,6 +237,7 @@ def test_service_works_over_tls_with_exactly_the_documented_commands(
     admin = sync_client(tls_redis.endpoint(ADMIN))
     try:
         admin.config_resetstat()
+        asyncio.run(redis_answers(settings, 5.0))  # the worker's start-up check
         asyncio.run(_worker_side(service))
         _trainer_side(settings)
         _reader_side(service)
@@ -285,10 +293,6 @@ def test_an_untrusted_server_certificate_is_refused(tls_redis: TlsRedis) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge: the worker builds its store's client with state.connection.async_client",
-)
 def test_a_worker_process_applies_events_over_tls(
     tls_redis: TlsRedis, services: EmbeddedServices, tmp_path: Path
 ) -> None:

@@ -58,6 +58,8 @@ CHANGED: dict[str, Any] = {
     "broker_rebalance_timeout_s": 3.0,
     "broker_session_timeout_s": 6.0,
     "redis_retry_max_s": 0.5,
+    "redis_timeout_s": 0.75,
+    "dlq_raw_max_bytes": 4096,
     "model_dir": "/tmp/models",
     "model_keep_versions": 5,
     "redis_tls_ca": "/etc/tls/ca.crt",

@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -136,11 +137,23 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
             timeout=30,
             what="the fan's event",
         )
-        recs = read_topic(settings, settings.topic_recommendations, expect=4231)
-        shifts = [
-            decode_json(v)
-            for _, v in read_topic(settings, settings.topic_interest_shifts, expect=1, timeout=10)
-        ]
+        # One recommendation per user per batch: wait for the fan's latest one.
+        recs: list[tuple[bytes | None, bytes | None]] = []
+
+        def fan_recommended() -> bool:
+            recs[:] = read_topic(settings, settings.topic_recommendations, expect=1, timeout=5)
+            return any(k == b"fan" and decode_json(v)["events"] and "c2-new" in str(v)
+                       for k, v in recs)  # fmt: skip
+
+        wait_until(fan_recommended, timeout=60, what="the fan's recommendation with c2-new")
+        shifts: list[Any] = []
+
+        def planted_shifted() -> bool:
+            topic = settings.topic_interest_shifts
+            shifts[:] = [decode_json(v) for _, v in read_topic(settings, topic, 1, timeout=5)]
+            return any(s["user_id"] == "planted" for s in shifts)
+
+        wait_until(planted_shifted, timeout=60, what="a shift of the planted user")
     finally:
         worker.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import orjson
 from hypothesis import given, settings
@@ -21,7 +22,26 @@ def record(letter: DeadLetter) -> dict[str, object]:
 
 def test_record_has_exactly_the_documented_keys() -> None:
     letter = DeadLetter("not JSON", b"{", "interactions", 3, 42)
-    assert set(record(letter)) == {"reason", "raw", "topic", "partition", "offset"}
+    assert set(record(letter)) == {
+        "reason",
+        "raw",
+        "raw_bytes",
+        "raw_sha256",
+        "truncated",
+        "topic",
+        "partition",
+        "offset",
+    }
+
+
+@FAST
+@given(raw=st.binary(max_size=4096), cap=st.integers(min_value=0, max_value=2048))
+def test_raw_is_capped_and_the_original_is_described(raw: bytes, cap: int) -> None:
+    out = record(DeadLetter("r", raw, "t", 0, 0, max_raw_bytes=cap))
+    assert DeadLetter.original_bytes(out) == raw[:cap]
+    assert out["raw_bytes"] == len(raw)
+    assert out["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert out["truncated"] is (len(raw) > cap)
 
 
 def test_record_carries_reason_topic_partition_and_offset() -> None:

@@ -1,0 +1,270 @@
+"""Many users' events folded at once: the worker's per-batch math, vectorised.
+
+Users are stepped together at the same event index (every user's first event,
+then every second one, ...), so the per-event work is a few array operations
+over all the users that have an event at that index, not a Python loop of
+small numpy calls per event. It is the math of one event of
+:class:`models.interest_model.InterestModel`, which folds a batch of one.
+
+What an event does to learner state that all users share (item vectors, the
+blend's global prior) is computed against that state as it was when the fold
+started and handed back as :class:`SharedSteps`; the caller applies the steps
+of the users whose writes committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from models.blend import MixWeightLearner, unit_rows
+from models.gru_step import GRUStepper
+from models.interest_shift import Shift, ShiftDetector, ShiftState
+from models.item_table import ItemTable
+from models.online_item_factors import OnlineItemFactors, sampled_rows_many
+from models.short_term import ShortTermInterest, UserVector
+from models.user_interest import EventInput, InterestConfig, UserInterest
+
+
+class FoldModel(Protocol):
+    """The parts of an interest model that a fold reads."""
+
+    items: ItemTable
+    config: InterestConfig
+    factors: OnlineItemFactors
+    mix: MixWeightLearner
+    shifts: ShiftDetector
+    short_term: ShortTermInterest
+
+    @property
+    def stepper(self) -> GRUStepper | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSteps:
+    """Changes to shared learner state, each with the user (index) it came from."""
+
+    item_owner: np.ndarray  # user index of each item change
+    item_rows: np.ndarray
+    item_deltas: np.ndarray  # added to the rows' vectors
+    mix_gradients: np.ndarray  # per user: summed gradient of the blend's global logit
+    event_owner: np.ndarray  # per event (user-major order): its user index
+    event_rows: np.ndarray  # per event: its item's row (for trending)
+    event_ts: np.ndarray
+    event_weights: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftAt:
+    """A shift detected at one of a user's events, with their recent items right after it."""
+
+    event_index: int
+    shift: Shift
+    recent: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedBatch:
+    users: list[UserInterest]  # each user's state after their last event
+    shifts: list[list[ShiftAt]]
+    shared: SharedSteps
+
+
+def fold_batch(
+    model: FoldModel, users: Sequence[UserInterest], events: Sequence[Sequence[EventInput]]
+) -> FoldedBatch:
+    """See :meth:`models.interest_model.InterestModel.fold`."""
+    n_users = len(users)
+    config, items, stepper = model.config, model.items, model.stepper
+    weights_of = config.event_weights
+    counts = np.fromiter((len(e) for e in events), np.intp, n_users)
+    # Every event's item gets its row first (new items start at their seeded vector).
+    flat_rows = np.fromiter(
+        (items.index_of(e.item_id) for evs in events for e in evs), np.intp, int(counts.sum())
+    )
+    flat_w = np.fromiter((weights_of[e.event_type] for evs in events for e in evs), np.float64)
+    flat_ts = np.fromiter((e.ts for evs in events for e in evs), np.float64)
+    flat_key = np.fromiter((e.sample_key for evs in events for e in evs), np.int64)
+    matrix = items.matrix
+    n_items, dim = matrix.shape
+
+    # Sorted by event count, the users with an event at index j are a prefix.
+    order = np.argsort(-counts, kind="stable")
+    sorted_counts = counts[order]
+    steps = int(sorted_counts[0]) if n_users else 0
+    mask = np.arange(steps)[None, :] < sorted_counts[:, None]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
+    # flat index of (sorted user s, step j) = starts[order[s]] + j
+    flat_index = np.zeros((n_users, steps), np.intp)
+    flat_index[mask] = (starts[order][:, None] + np.arange(steps)[None, :])[mask]
+    active = mask.sum(axis=0)
+
+    ordered = [users[i] for i in order.tolist()]
+    st = np.stack([u.short_term.vector for u in ordered]).astype(np.float32) if n_users else None
+    st_ts = np.array(
+        [np.nan if u.short_term.ts is None else u.short_term.ts for u in ordered], np.float64
+    )
+    offsets = np.fromiter((u.mix_offset for u in ordered), np.float64, n_users)
+    mix_gradients = np.zeros(n_users, np.float64)
+    has_ref = np.fromiter((u.long_term is not None for u in ordered), bool, n_users)
+    ref = np.zeros((n_users, dim), np.float32)
+    for s in np.flatnonzero(has_ref).tolist():
+        ref[s] = ordered[s].long_term
+    has_state = np.zeros(n_users, bool)
+    gru: np.ndarray | None = None
+    if stepper is not None:
+        gru = stepper.initial(n_users)
+        for s, u in enumerate(ordered):
+            if u.long_term_state is not None:
+                gru[s] = u.long_term_state
+                has_state[s] = True
+    shift_states: list[ShiftState | None] = [u.shift_state for u in ordered]
+    last_shift: list[Shift | None] = [None] * n_users
+    shifts_at: list[list[tuple[int, Shift]]] = [[] for _ in range(n_users)]
+    own: list[np.ndarray] = []
+    rows_changed: list[np.ndarray] = []
+    deltas: list[np.ndarray] = []
+    half_life = model.short_term.half_life_s
+    learn = config.learn_items
+
+    for j in range(steps):
+        a = int(active[j])
+        idx = flat_index[:a, j]
+        rows, w, ts, keys = flat_rows[idx], flat_w[idx], flat_ts[idx], flat_key[idx]
+        assert st is not None
+        prev = st_ts[:a]
+        fresh = np.isnan(prev)
+        elapsed = np.maximum(0.0, ts - np.where(fresh, ts, prev))
+        factor = np.where(fresh, 0.0, np.exp2(-elapsed / half_life)).astype(np.float32)
+        context = st[:a] * factor[:, None]
+        item = matrix[rows]
+        positive = w > 0
+        ctx_unit, ctx_norm = unit_rows(context)
+
+        long_now = ref[:a].copy()
+        has_long = has_ref[:a].copy()
+        if stepper is not None and gru is not None:
+            stepped = np.flatnonzero(has_state[:a])
+            if stepped.size:
+                long_now[stepped] = stepper.output(gru[stepped])
+                has_long[stepped] = True
+
+        sel = np.flatnonzero(has_long & positive & (ctx_norm > 0))
+        if sel.size:
+            others = matrix[sampled_rows_many(n_items, keys[sel], config.mix_negatives, first=1)]
+            long_unit, _ = unit_rows(long_now[sel])
+            short_unit = ctx_unit[sel]
+            chosen = item[sel]
+            long_m = np.einsum("nd,nd->n", chosen, long_unit)[:, None] - np.einsum(
+                "nkd,nd->nk", others, long_unit
+            )
+            short_m = np.einsum("nd,nd->n", chosen, short_unit)[:, None] - np.einsum(
+                "nkd,nd->nk", others, short_unit
+            )
+            new_offsets, gradients = model.mix.observe_many(offsets[sel], long_m, short_m)
+            offsets[sel] = new_offsets
+            mix_gradients[sel] += gradients
+
+        sel = np.flatnonzero(has_ref[:a] & positive)
+        if sel.size:
+            ref_unit, _ = unit_rows(ref[sel])
+            item_unit, _ = unit_rows(item[sel])
+            similarity = np.einsum("nd,nd->n", ref_unit, item_unit).tolist()
+            for s, sim in zip(sel.tolist(), similarity, strict=True):
+                state, shift = model.shifts.update(shift_states[s] or ShiftState.new(), sim)
+                shift_states[s] = state
+                last_shift[s] = shift
+                if shift is not None:
+                    offsets[s] -= config.shift_lean
+                    shifts_at[s].append((j, shift))
+        for s in np.flatnonzero(~(has_ref[:a] & positive)).tolist():
+            last_shift[s] = None
+
+        if stepper is not None and gru is not None:
+            sel = np.flatnonzero(positive)
+            if sel.size:  # before the item's own vector learns
+                gru[sel] = stepper.step(gru[sel], item[sel])
+                has_state[sel] = True
+
+        learned = item
+        if learn:
+            sel = np.flatnonzero(ctx_norm > 0)
+            if sel.size:
+                step = model.factors.steps(ctx_unit[sel], rows[sel], positive[sel], np.abs(w[sel]))
+                own.append(order[sel])
+                rows_changed.append(rows[sel])
+                deltas.append(step)
+                learned = item.copy()
+                learned[sel] += step  # the short-term vector takes the item as it learned
+                if n_items >= 2:
+                    negative = sampled_rows_many(n_items, keys[sel], 1)[:, 0]
+                    keep = negative != rows[sel]
+                    if keep.any():
+                        neg_sel = sel[keep]
+                        own.append(order[neg_sel])
+                        rows_changed.append(negative[keep])
+                        deltas.append(
+                            model.factors.steps(
+                                ctx_unit[neg_sel],
+                                negative[keep],
+                                np.zeros(neg_sel.size, bool),
+                                np.ones(neg_sel.size),
+                            )
+                        )
+
+        st[:a] = context + w.astype(np.float32)[:, None] * learned
+        st_ts[:a] = np.where(fresh, ts, np.maximum(prev, ts))
+
+    out_users: list[UserInterest] = [users[0]] * n_users
+    out_shifts: list[list[ShiftAt]] = [[] for _ in range(n_users)]
+    for s, user_index in enumerate(order.tolist()):
+        user = ordered[s]
+        evs = events[user_index]
+        recent = _recent_after(user.recent, evs, config.recent_items)
+        if shifts_at[s]:
+            out_shifts[user_index] = [
+                ShiftAt(j, shift, _recent_after(user.recent, evs[: j + 1], config.recent_items))
+                for j, shift in shifts_at[s]
+            ]
+        assert st is not None
+        if gru is not None:
+            gru_state = gru[s].copy() if has_state[s] else None
+        else:  # the stored state is carried, not stepped
+            gru_state = user.long_term_state
+        out_users[user_index] = UserInterest(
+            UserVector(st[s].copy(), float(st_ts[s])),
+            recent,
+            user.long_term,
+            gru_state,
+            float(offsets[s]),
+            shift_states[s],
+            last_shift[s],
+        )
+    unsorted_gradients = np.zeros(n_users, np.float64)
+    unsorted_gradients[order] = mix_gradients
+    shared = SharedSteps(
+        item_owner=np.concatenate(own) if own else np.zeros(0, np.intp),
+        item_rows=np.concatenate(rows_changed) if rows_changed else np.zeros(0, np.intp),
+        item_deltas=np.concatenate(deltas) if deltas else np.zeros((0, dim), np.float32),
+        mix_gradients=unsorted_gradients,
+        event_owner=np.repeat(np.arange(n_users), counts),
+        event_rows=flat_rows,
+        event_ts=flat_ts,
+        event_weights=flat_w,
+    )
+    return FoldedBatch(out_users, out_shifts, shared)
+
+
+def _recent_after(
+    recent: tuple[str, ...], events: Sequence[EventInput], keep: int
+) -> tuple[str, ...]:
+    """Newest first, each item once, at most ``keep``."""
+    seen: dict[str, None] = {}
+    for e in reversed(events):
+        seen.setdefault(e.item_id, None)
+    for item_id in recent:
+        seen.setdefault(item_id, None)
+    return tuple(seen)[:keep]
