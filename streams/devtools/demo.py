@@ -376,7 +376,7 @@ def _summary(
     print(f"  events/s           {applied / produced_for:.0f}")
     print(
         f"  event->rec latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-        f"({latency.count} recommendations timed)"
+        f"({latency.count} events timed)"
     )
     print(f"  model versions     {' -> '.join(watcher.versions) or 'none'}")
     print(
