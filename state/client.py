@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,8 @@ import redis
 
 from state.codec import decode_json, decode_vector
 from state.keys import Field, KeyLayout
+
+FORGET_SCRIPT = resources.files("state").joinpath("forget_user.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class InterestReader:
     def __init__(self, client: redis.Redis, keys: KeyLayout | None = None) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
+        # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
+        self._forget_script = client.register_script(FORGET_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ie:") -> InterestReader:
@@ -104,9 +109,18 @@ class InterestReader:
             return [str(r["item_id"]) for r in user.recommendations]
         return self.trending()
 
-    def forget(self, user_id: str) -> bool:
-        """Delete every key of the user; True when there was something."""
-        return bool(self.client.delete(self.keys.user(user_id), self.keys.history(user_id)))
+    def forget(self, user_id: str, fence_s: int) -> bool:
+        """Delete every key held on the user and fence them for ``fence_s`` seconds;
+        True when there was something.
+
+        The fence (see ``forget_user.lua``) makes a worker's write that read the
+        user before this call lose its compare-and-set, and the trainer's
+        publish skip the user while it lives; events applied after this call
+        make a new user.
+        """
+        keys = (self.keys.erasure(user_id), self.keys.user(user_id), self.keys.history(user_id))
+        held = self._forget_script(keys=keys, args=[fence_s], client=self.client)
+        return bool(held)
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -37,6 +37,8 @@ class StoredUser:
     long_term_version: str | None = None
     long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
     long_term_state_version: str | None = None
+    # The user's erasure fence as read ("" none): a write commits only while it is unchanged.
+    erasure: str = ""
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay).
@@ -80,6 +82,7 @@ class UserWrite:
             self.before.last_topic.encode(),
             self.before.last_partition.encode(),
             self.before.last_offset.encode(),
+            self.before.erasure.encode(),
             # In the order of WRITE_FIELDS.
             self.topic.encode(),
             b"%d" % self.partition,
