@@ -10,6 +10,7 @@ import numpy as np
 import redis
 
 from state.codec import decode_json, decode_vector
+from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
 
 FORGET_SCRIPT = resources.files("state").joinpath("forget_user.lua").read_text()
@@ -109,17 +110,19 @@ class InterestReader:
             return [str(r["item_id"]) for r in user.recommendations]
         return self.trending()
 
-    def forget(self, user_id: str, fence_s: int) -> bool:
+    def forget(self, user_id: str, fence_s: int, fence: ErasureFence | None = None) -> bool:
         """Delete every key held on the user and fence them for ``fence_s`` seconds;
         True when there was something.
 
-        The fence (see ``forget_user.lua``) makes a worker's write that read the
-        user before this call lose its compare-and-set, and the trainer's
-        publish skip the user while it lives; events applied after this call
-        make a new user.
+        While the fence lives, a worker's write that read the user before this
+        call loses its compare-and-set, workers skip the events ``fence`` says
+        were in the log already, and the trainer's publish skips the user.
+        Without ``fence`` (no Kafka at hand) no event is skipped: events not
+        yet applied make a new user. ``interests forget`` passes the cut-off.
         """
+        stored = fence or ErasureFence.new("", {})
         keys = (self.keys.erasure(user_id), self.keys.user(user_id), self.keys.history(user_id))
-        held = self._forget_script(keys=keys, args=[fence_s], client=self.client)
+        held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)
 
 

@@ -21,6 +21,7 @@ import redis.exceptions as rex
 
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
 from state.connection import RedisEndpoint, outage_client
+from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
 from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
@@ -313,4 +314,5 @@ class UserStateStore:
             long_term_state=decode_vector(lt_state) if lt_state else None,
             long_term_state_version=lt_state_version.decode() if lt_state_version else None,
             erasure=erasure.decode() if erasure else "",
+            fence=ErasureFence.decode(erasure) if erasure else None,
         )

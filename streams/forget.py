@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from state.erasure import ErasureFence
 from streams.read_side import open_reader
 from streams.settings import Settings
 
@@ -12,8 +13,10 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     """True when Redis held state.
 
     Redis first: the user's keys go and an erasure fence stays for
-    ``erasure_fence_s`` (see :meth:`state.InterestReader.forget`), so neither a
-    worker batch in flight nor the trainer's next publish writes the user back.
+    ``erasure_fence_s`` (see :mod:`state.erasure`), holding the events topic's
+    end offsets now: events of the user already in the log are never applied
+    (in flight, not yet consumed, or replayed), later ones start a new user,
+    and the trainer's next publish does not write the user back.
 
     A null value keyed by the user goes to ``recommendations`` and
     ``interest-shifts``; both are compacted (see :mod:`streams.topics`), so the
@@ -21,7 +24,8 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     """
     reader = open_reader(settings)
     try:
-        deleted = reader.forget(user_id, settings.erasure_fence_s)
+        fence = ErasureFence.new(settings.topic_interactions, await _log_ends(settings))
+        deleted = reader.forget(user_id, settings.erasure_fence_s, fence)
     finally:
         reader.close()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -32,3 +36,17 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     finally:
         await producer.stop()
     return deleted
+
+
+async def _log_ends(settings: Settings) -> dict[int, int]:
+    """Per partition of the events topic, its end offset (none when it does not exist)."""
+    topic = settings.topic_interactions
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches metadata
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()

@@ -18,6 +18,7 @@ import orjson
 
 from state import SharedWrite, StoredUser, StoreUnavailable, UserWrite, WriteOutcome
 from state.codec import decode_vector, encode_vector
+from state.erasure import ErasureFence
 
 
 @dataclass
@@ -37,7 +38,7 @@ class MemoryStore:
     outages: int = 0  # the next this many calls raise StoreUnavailable
     refusals: int = 0  # the next this many writes refuse every user
     conflicts: set[str] = field(default_factory=set)  # users whose next write conflicts
-    fences: dict[str, int] = field(default_factory=dict)  # erasure fences (no TTL here)
+    fences: dict[str, ErasureFence] = field(default_factory=dict)  # no TTL here
     writes: int = 0  # write calls that reached the store
     reads: int = 0
 
@@ -53,19 +54,25 @@ class MemoryStore:
         self._maybe_fail()
         self.reads += 1
         return {
-            u: replace(self.users.get(u) or StoredUser(u), erasure=self._fence(u)) for u in user_ids
+            u: replace(
+                self.users.get(u) or StoredUser(u),
+                erasure=self._fence(u),
+                fence=self.fences.get(u),
+            )
+            for u in user_ids
         }
 
-    def forget(self, user_id: str) -> bool:
-        """What ``InterestReader.forget`` does to Redis: delete the user, move the fence."""
+    def forget(self, user_id: str, fence: ErasureFence | None = None) -> bool:
+        """What ``InterestReader.forget`` does to Redis: delete the user, store the fence."""
         held = self.users.pop(user_id, None) is not None
         held |= self.histories.pop(user_id, None) is not None
         self.recommendations.pop(user_id, None)
-        self.fences[user_id] = self.fences.get(user_id, 0) + 1
+        self.fences[user_id] = fence or ErasureFence.new("", {})
         return held
 
     def _fence(self, user_id: str) -> str:
-        return str(self.fences[user_id]) if user_id in self.fences else ""
+        fence = self.fences.get(user_id)
+        return fence.encode().decode() if fence else ""
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
         self._maybe_fail()
