@@ -39,14 +39,34 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
 
 
 async def _log_ends(settings: Settings) -> dict[int, int]:
-    """Per partition of the events topic, its end offset (none when it does not exist)."""
+    """Per partition of the events topic, its end offset (none when it does not exist).
+
+    The listed end offset is taken, then checked against the high watermark of
+    a fetch from just before it: the embedded broker lists the offset after
+    the first record of the last batch, not after the last record.
+    """
     topic = settings.topic_interactions
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
     await consumer.start()
     try:
         await consumer.topics()  # fetches metadata
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        return {tp.partition: int(offset) for tp, offset in ends.items()}
+        if not partitions:
+            return {}
+        ends = {tp: int(offset) for tp, offset in (await consumer.end_offsets(partitions)).items()}
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(ends[tp] - 1, 0))
+        # One fetch round: the broker's wait, and as long again for the round trip.
+        fetched = await consumer.getmany(timeout_ms=2 * settings.fetch_max_wait_ms)
+        for tp in partitions:
+            seen = [record.offset + 1 for record in fetched.get(tp, [])]
+            ends[tp] = max(ends[tp], consumer.highwater(tp) or 0, *seen)
+        return {tp.partition: offset for tp, offset in ends.items()}
     finally:
         await consumer.stop()
