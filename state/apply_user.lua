@@ -5,12 +5,16 @@
 -- One call per batch: packing one command per user cost the worker more
 -- than the whole fold (a Redis Cluster would need one call per user: the
 -- keys of different users live in different slots).
--- KEYS: per user, its hash then its history list (same hash tag)
+-- An erased user is fenced: the write also compares the user's erasure fence
+-- (see forget_user.lua) with the value the read saw, so a write computed from
+-- state read before an erasure is refused (the worker re-reads: it finds no
+-- user and the new fence, and writes a new user from its events).
+-- KEYS: per user, its hash, its history list and its erasure fence (same hash tag)
 -- ARGV[1]: TTL in seconds; ARGV[2]: most items a history keeps
 -- ARGV[2 + u]: user u's values: their count and then each one's length
 --   (4-byte little-endian unsigned each), then the values back to back:
 --   last_topic, last_partition, last_offset as read ("" each when the
---   user did not exist), then the values of FIELDS below in that order, then
+--   user did not exist), the erasure fence as read ("" when none), then the values of FIELDS below in that order, then
 --   the item ids to append to the history, oldest first; OPTIONAL fields are
 --   not written when their value is empty
 -- Returns per user 1 when written, 0 on a conflict (re-read and retry).
@@ -23,7 +27,7 @@ local n = #FIELDS
 local ttl = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local out = {}
-for u = 1, #KEYS / 2 do
+for u = 1, #KEYS / 3 do
   local blob = ARGV[2 + u]
   local count = struct.unpack('<I4', blob, 1)
   local lengths, values, pos = {}, {}, 5
@@ -35,10 +39,11 @@ for u = 1, #KEYS / 2 do
     values[i] = string.sub(blob, pos, pos + lengths[i] - 1)
     pos = pos + lengths[i]
   end
-  local hash, history = KEYS[2 * u - 1], KEYS[2 * u]
+  local hash, history = KEYS[3 * u - 2], KEYS[3 * u - 1]
   local stamp = redis.call('HMGET', hash, 'last_topic', 'last_partition', 'last_offset')
+  stamp[4] = redis.call('GET', KEYS[3 * u])
   local ok = 1
-  for i = 1, 3 do
+  for i = 1, 4 do
     if (stamp[i] or '') ~= values[i] then
       ok = 0
     end
@@ -46,7 +51,7 @@ for u = 1, #KEYS / 2 do
   if ok == 1 then
     local args = {}
     for i, name in ipairs(FIELDS) do
-      local value = values[3 + i]
+      local value = values[4 + i]
       if not (OPTIONAL[name] and value == '') then
         args[#args + 1] = name
         args[#args + 1] = value
@@ -54,8 +59,8 @@ for u = 1, #KEYS / 2 do
     end
     redis.call('HSET', hash, unpack(args))
     redis.call('EXPIRE', hash, ttl)
-    if #values > 3 + n then
-      redis.call('RPUSH', history, unpack(values, 4 + n))
+    if #values > 4 + n then
+      redis.call('RPUSH', history, unpack(values, 5 + n))
       redis.call('LTRIM', history, -keep, -1)
       redis.call('EXPIRE', history, ttl)
     end

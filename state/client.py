@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import redis
 
 from state.codec import decode_json, decode_vector
+from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
+
+FORGET_SCRIPT = resources.files("state").joinpath("forget_user.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class InterestReader:
     def __init__(self, client: redis.Redis, keys: KeyLayout | None = None) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
+        # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
+        self._forget_script = client.register_script(FORGET_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ie:") -> InterestReader:
@@ -104,9 +110,20 @@ class InterestReader:
             return [str(r["item_id"]) for r in user.recommendations]
         return self.trending()
 
-    def forget(self, user_id: str) -> bool:
-        """Delete every key of the user; True when there was something."""
-        return bool(self.client.delete(self.keys.user(user_id), self.keys.history(user_id)))
+    def forget(self, user_id: str, fence_s: int, fence: ErasureFence | None = None) -> bool:
+        """Delete every key held on the user and fence them for ``fence_s`` seconds;
+        True when there was something.
+
+        While the fence lives, a worker's write that read the user before this
+        call loses its compare-and-set, workers skip the events ``fence`` says
+        were in the log already, and the trainer's publish skips the user.
+        Without ``fence`` (no Kafka at hand) no event is skipped: events not
+        yet applied make a new user. ``interests forget`` passes the cut-off.
+        """
+        stored = fence or ErasureFence.new("", {})
+        keys = (self.keys.erasure(user_id), self.keys.user(user_id), self.keys.history(user_id))
+        held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
+        return bool(held)
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -51,6 +51,11 @@ class KeyLayout:
         """The user's bounded item history, oldest first (a list)."""
         return f"{self.prefix}user:{{{user_id}}}:history"
 
+    def erasure(self, user_id: str) -> str:
+        """The user's erasure fence (a string counter with a TTL): set by ``forget``,
+        checked by every write of the user (see docs/redis-layout.md)."""
+        return f"{self.prefix}user:{{{user_id}}}:erased"
+
     def history_pattern(self) -> str:
         return f"{self.prefix}user:*:history"
 

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ import redis
 
 from state.codec import decode_json, encode_json, encode_vector
 from state.connection import RedisEndpoint, sync_client
-from state.keys import Field, KeyLayout
+from state.keys import KeyLayout
 
 CHUNK = 1000
+PUBLISH_SCRIPT = resources.files("state").joinpath("publish_long_term.lua").read_text()
 VERSION_PREFIX = "gru-"
 _VERSION = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
 
@@ -75,6 +77,8 @@ class ModelRegistry:
         self.client = client
         self.keys = keys
         self.user_ttl_s = user_ttl_s
+        # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
+        self._publish_script = client.register_script(PUBLISH_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, user_ttl_s: int) -> ModelRegistry:
@@ -135,8 +139,14 @@ class ModelRegistry:
         projection: bytes | None = None,
         long_term_states: Mapping[str, np.ndarray] | None = None,
         gru_step: bytes | None = None,
-    ) -> None:
-        """Write the version's vectors, then its record, then point workers at it.
+    ) -> int:
+        """Write the version's vectors, then its record, then point workers at it;
+        the number of users whose long-term fields were written.
+
+        A user with an erasure fence (forgotten within its TTL) is skipped,
+        checked and written in one script per chunk of users
+        (``publish_long_term.lua``), so a history read before a ``forget``
+        cannot write the user back.
 
         ``long_term_states`` are the GRU states behind the users' long-term
         vectors and ``gru_step`` the weights that step them: with both, workers
@@ -146,20 +156,18 @@ class ModelRegistry:
         for chunk in _chunks(iter(items.items())):
             self.client.hset(item_key, mapping={i: encode_vector(v) for i, v in chunk})
         states = long_term_states or {}
+        written = 0
         for chunk in _chunks(iter(long_term.items())):
-            pipe = self.client.pipeline(transaction=False)
+            keys: list[str] = []
+            args: list[bytes | str] = [b"%d" % self.user_ttl_s, record.version]
             for user_id, vector in chunk:
-                key = self.keys.user(user_id)
-                user_fields: dict[str, bytes | str] = {
-                    Field.LONG_TERM: encode_vector(vector),
-                    Field.LONG_TERM_VERSION: record.version,
-                }
-                if (state := states.get(user_id)) is not None:
-                    user_fields[Field.LONG_TERM_STATE] = encode_vector(state.ravel())
-                    user_fields[Field.LONG_TERM_STATE_VERSION] = record.version
-                pipe.hset(key, mapping=user_fields)  # type: ignore[arg-type]
-                pipe.expire(key, self.user_ttl_s)
-            pipe.execute()
+                keys += (self.keys.user(user_id), self.keys.erasure(user_id))
+                state = states.get(user_id)
+                args += (
+                    encode_vector(vector),
+                    b"" if state is None else encode_vector(state.ravel()),
+                )
+            written += int(self._publish_script(keys=keys, args=args, client=self.client))
         if gru_step is not None:
             self.client.set(self.keys.gru_step(record.version), gru_step)
         if projection is not None:
@@ -168,6 +176,7 @@ class ModelRegistry:
         fields["published_at"] = repr(time.time()).encode()
         self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]
         self.client.set(self.keys.model_version(), record.version)
+        return written
 
     def collect_old_versions(self, keep_previous: int) -> Collected:
         """Delete every version older than the current one and ``keep_previous``

@@ -1,7 +1,7 @@
 """The Redis :class:`~state.user_store.UserStore`: batched, atomic reads and writes.
 
-One round trip loads a batch of users (pipelined HMGET of the fields the fold
-needs) and one writes them (pipelined EVALSHA of the compare-and-set script,
+One round trip loads a batch of users (one script: the fields the fold needs
+and each user's erasure fence) and one writes them (pipelined EVALSHA of the compare-and-set script,
 plus the shared learner state), whatever the batch size. Outages raise
 :class:`~state.errors.StoreUnavailable`.
 """
@@ -21,6 +21,7 @@ import redis.exceptions as rex
 
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
 from state.connection import RedisEndpoint, outage_client
+from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
 from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
@@ -130,7 +131,9 @@ class UserStateStore:
         ids = list(user_ids)
         if not ids:
             return {}
-        keys = [self.keys.user(user_id) for user_id in ids]
+        keys: list[str] = []
+        for user_id in ids:
+            keys += (self.keys.user(user_id), self.keys.erasure(user_id))
         async with _outages():
             try:
                 rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
@@ -169,7 +172,11 @@ class UserStateStore:
                 keys: list[str] = []
                 for write in writes:
                     user_id = write.before.user_id
-                    keys += (self.keys.user(user_id), self.keys.history(user_id))
+                    keys += (
+                        self.keys.user(user_id),
+                        self.keys.history(user_id),
+                        self.keys.erasure(user_id),
+                    )
                 pipe.evalsha(
                     APPLY_SHA,
                     len(keys),
@@ -289,7 +296,7 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version = row[10:]
+        lt, lt_version, lt_state, lt_state_version, erasure = row[10:]
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -306,4 +313,6 @@ class UserStateStore:
             long_term_version=lt_version.decode() if lt_version else None,
             long_term_state=decode_vector(lt_state) if lt_state else None,
             long_term_state_version=lt_state_version.decode() if lt_state_version else None,
+            erasure=erasure.decode() if erasure else "",
+            fence=ErasureFence.decode(erasure) if erasure else None,
         )

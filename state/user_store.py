@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from state.codec import encode_json, encode_vector
+from state.erasure import ErasureFence
 
 
 @dataclass(slots=True)
@@ -37,13 +38,19 @@ class StoredUser:
     long_term_version: str | None = None
     long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
     long_term_state_version: str | None = None
+    # The user's erasure fence as stored ("" none): a write commits only while it is unchanged.
+    erasure: str = ""
+    fence: ErasureFence | None = None  # the same, decoded
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
-        """True for an event at or before the last one applied (a replay).
+        """True for an event at or before the last one applied (a replay), or one
+        that was in the log when the user was erased (never applied again).
 
         Offsets only order events of one topic partition; an event from
         another one (a repartitioned or different topic) is always new.
         """
+        if self.fence is not None and self.fence.covers(topic, partition, offset):
+            return True
         return (
             self.last_topic == topic
             and self.last_partition == str(partition)
@@ -80,6 +87,7 @@ class UserWrite:
             self.before.last_topic.encode(),
             self.before.last_partition.encode(),
             self.before.last_offset.encode(),
+            self.before.erasure.encode(),
             # In the order of WRITE_FIELDS.
             self.topic.encode(),
             b"%d" % self.partition,

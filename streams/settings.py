@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     user_ttl_s: int = _setting(
         30 * 24 * 3600, "Seconds after which an inactive user expires.", gt=0
     )
+    erasure_fence_s: int = _setting(
+        24 * 3600,
+        "Seconds a forgotten user stays fenced: longer than a batch in flight and a training run.",
+        gt=0,
+    )
     # NoDecode: the library would read a mapping as JSON; the variable is NAME:WEIGHT text.
     event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."

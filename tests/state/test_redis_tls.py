@@ -211,7 +211,7 @@ def _reader_side(endpoint: RedisEndpoint) -> None:
         user = reader.get_user("u1")
         assert user is not None and user.events_applied == 1 and user.long_term is not None
         assert reader.trending() == ["a"]
-        assert reader.forget("u2") and reader.get_user("u2") is None
+        assert reader.forget("u2", 60) and reader.get_user("u2") is None
     finally:
         reader.close()
 

@@ -47,6 +47,7 @@ CHANGED: dict[str, Any] = {
     "recent_items": 9,
     "history_length": 11,
     "user_ttl_s": 60,
+    "erasure_fence_s": 120,
     "event_weights": {"a": 0.5, "b": -3.0},
     "max_event_bytes": 1024,
     "max_future_skew_s": 1.5,

@@ -1,6 +1,7 @@
 """An in-memory :class:`state.UserStore` for unit tests of the batch and catalogue paths.
 
-It keeps what the Redis store keeps, with the same compare-and-set rule, and
+It keeps what the Redis store keeps, with the same compare-and-set rule (the
+offset stamp and the erasure fence, moved by :meth:`MemoryStore.forget`), and
 can be told to fail: ``outages`` (calls that raise StoreUnavailable),
 ``refusals`` (writes whose users are refused, as Redis does when read-only or
 out of memory) and ``conflicts`` (users whose next write loses the
@@ -17,6 +18,7 @@ import orjson
 
 from state import SharedWrite, StoredUser, StoreUnavailable, UserWrite, WriteOutcome
 from state.codec import decode_vector, encode_vector
+from state.erasure import ErasureFence
 
 
 @dataclass
@@ -36,6 +38,7 @@ class MemoryStore:
     outages: int = 0  # the next this many calls raise StoreUnavailable
     refusals: int = 0  # the next this many writes refuse every user
     conflicts: set[str] = field(default_factory=set)  # users whose next write conflicts
+    fences: dict[str, ErasureFence] = field(default_factory=dict)  # no TTL here
     writes: int = 0  # write calls that reached the store
     reads: int = 0
 
@@ -50,7 +53,26 @@ class MemoryStore:
     async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
         self._maybe_fail()
         self.reads += 1
-        return {u: replace(self.users.get(u) or StoredUser(u)) for u in user_ids}
+        return {
+            u: replace(
+                self.users.get(u) or StoredUser(u),
+                erasure=self._fence(u),
+                fence=self.fences.get(u),
+            )
+            for u in user_ids
+        }
+
+    def forget(self, user_id: str, fence: ErasureFence | None = None) -> bool:
+        """What ``InterestReader.forget`` does to Redis: delete the user, store the fence."""
+        held = self.users.pop(user_id, None) is not None
+        held |= self.histories.pop(user_id, None) is not None
+        self.recommendations.pop(user_id, None)
+        self.fences[user_id] = fence or ErasureFence.new("", {})
+        return held
+
+    def _fence(self, user_id: str) -> str:
+        fence = self.fences.get(user_id)
+        return fence.encode().decode() if fence else ""
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
         self._maybe_fail()
@@ -73,11 +95,17 @@ class MemoryStore:
                 committed.append(False)
                 continue
             current = self.users.get(user_id) or StoredUser(user_id)
-            stamp = (current.last_topic, current.last_partition, current.last_offset)
+            stamp = (
+                current.last_topic,
+                current.last_partition,
+                current.last_offset,
+                self._fence(user_id),
+            )
             before = (
                 write.before.last_topic,
                 write.before.last_partition,
                 write.before.last_offset,
+                write.before.erasure,
             )
             if stamp != before:
                 committed.append(False)
