@@ -64,6 +64,7 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
@@ -289,7 +290,7 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version = row[10:]
+        lt, lt_version, lt_state, lt_state_version, shown = row[10:]
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -306,4 +307,5 @@ class UserStateStore:
             long_term_version=lt_version.decode() if lt_version else None,
             long_term_state=decode_vector(lt_state) if lt_state else None,
             long_term_state_version=lt_state_version.decode() if lt_state_version else None,
+            shown=shown or None,
         )

@@ -37,6 +37,8 @@ class StoredUser:
     long_term_version: str | None = None
     long_term_state: np.ndarray | None = None  # flat; the stepper knows its shape
     long_term_state_version: str | None = None
+    # The recommendation last written (raw JSON): what the user was last shown.
+    shown: bytes | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay).
