@@ -26,6 +26,17 @@ def serve_metrics(registry: CollectorRegistry, settings: Settings) -> WSGIServer
     """Start serving ``registry``; the server (``shutdown()`` stops it), or None when off."""
     if not metrics_enabled(settings):
         return None
-    server, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+    try:
+        server, _ = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=registry
+        )
+    except OSError as exc:  # a taken port must not stop the stream: say so, run without
+        log.error(
+            "cannot serve metrics on %s:%d (%s); running without /metrics",
+            settings.metrics_host,
+            settings.metrics_port,
+            exc,
+        )
+        return None
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return server

@@ -28,7 +28,7 @@ from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
 from streams.worker.metrics import WorkerMetrics
-from streams.worker.outputs import Outputs
+from streams.worker.outputs import Outputs, SendReport
 from streams.worker.pipeline import run_pipelined
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     outputs = Outputs(settings.kafka_bootstrap, settings.redis_retry_max_s)
     ready = _Startup(settings, updater, outputs)
 
-    async def produce(out: Outgoing) -> None:
-        await produce_outputs(outputs, settings, out)
+    async def produce(out: Outgoing) -> SendReport | None:
+        return await produce_outputs(outputs, settings, out)
 
     @app.agent(catalog, name="apply-catalog")
     async def apply_catalog(stream: faust.StreamT[bytes]) -> None:
@@ -164,11 +164,13 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             started = time.perf_counter()
             out = await runner.run([_incoming(e) for e in events])
             applied = time.perf_counter()
-            await produce(out)
+            report = await produce(out)
             produced = time.perf_counter()
             totals.add(out, len(events), applied - started, produced - applied)
             if updater.measure:
                 metrics.batch(out, len(events), applied - started, produced - applied, time.time())
+                sent = len(out.recommendations) + len(out.shifts) + len(out.dead_letters)
+                metrics.produced(report, sent)
                 _record_lag(app, metrics, events)
                 if metrics.version != updater.model_version:
                     metrics.model(updater.model_version, await _published_at(store, updater))
@@ -303,8 +305,10 @@ def _capped_key(key: bytes | None, settings: Settings) -> bytes | None:
     return key[: settings.dlq_raw_max_bytes] if key is not None else None
 
 
-async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -> None:
-    """Send every output and wait until the broker has them; never raises (but cancels)."""
+async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -> SendReport | None:
+    """Send every output and wait until the broker has them; never raises (but cancels).
+
+    The send's report, or None when the send failed as a whole (logged)."""
     try:
         report = await outputs.send(
             [
@@ -325,6 +329,7 @@ async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -
             len(out.shifts),
             len(out.dead_letters),
         )
-        return
+        return None
     if report.dropped:
         log.error("%d output message(s) dropped (see above)", report.dropped)
+    return report

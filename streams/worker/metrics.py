@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from models.live_quality import LiveQuality
 from streams.worker.interest_updater import DEAD_LETTER_CLASSES, Outgoing
+from streams.worker.outputs import SendReport
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -67,6 +68,18 @@ class WorkerMetrics:
         self.recommendations = Counter(
             "interests_recommendations", "Recommendations produced.", registry=r
         )
+        self.output_messages = Counter(
+            "interests_output_messages",
+            "Output messages (recommendations, shifts, dead letters) by fate: sent, dropped "
+            "(the broker will never take them), failed (the whole send failed; logged).",
+            ["fate"],
+            registry=r,
+        )
+        self.output_retries = Counter(
+            "interests_output_retries", "Retried sends of output batches.", registry=r
+        )
+        for fate in ("sent", "dropped", "failed"):
+            self.output_messages.labels(fate)
         self.batch_size = Histogram(
             "interests_batch_size_events",
             "Messages per interaction batch.",
@@ -202,6 +215,15 @@ class WorkerMetrics:
             self.live_window.labels(version, "hit_rate").set(window.hit_rate)
             self.live_window.labels(version, "ndcg").set(window.ndcg)
             self.live_window.labels(version, "mrr").set(window.mrr)
+
+    def produced(self, report: SendReport | None, messages: int = 0) -> None:
+        """The fate of a batch's outputs (``messages`` of them when the send failed whole)."""
+        if report is None:
+            self.output_messages.labels("failed").inc(messages)
+            return
+        self.output_messages.labels("sent").inc(report.sent)
+        self.output_messages.labels("dropped").inc(report.dropped)
+        self.output_retries.inc(report.retries)
 
     def consumer_lag(self, topic: str, partition: int, messages: int) -> None:
         self.lag.labels(topic, str(partition)).set(max(0, messages))

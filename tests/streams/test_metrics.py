@@ -32,6 +32,17 @@ def test_the_registry_is_served_on_loopback() -> None:
         server.server_close()
 
 
+def test_a_taken_port_leaves_the_process_running_without_metrics() -> None:
+    settings = Settings(metrics_port=free_port())
+    first = serve_metrics(CollectorRegistry(), settings)
+    assert first is not None
+    try:
+        assert serve_metrics(CollectorRegistry(), settings) is None
+    finally:
+        first.shutdown()
+        first.server_close()
+
+
 def test_trainer_metrics_record_the_gate_and_both_ndcgs() -> None:
     metrics = TrainerMetrics()
     metrics.refreshed(12.0, True, (0.31, 0.29, 5000.0), finished_at=100.0)

@@ -77,6 +77,10 @@ def test_metrics_count_exactly_what_the_worker_applied_and_dead_lettered(
     assert value("interests_batch_seconds_count", stage="apply") == value(
         "interests_batch_size_events_count"
     )
+    recs = value("interests_recommendations_total")
+    assert recs >= len(users)
+    assert value("interests_output_messages_total", fate="sent") >= recs + dead + len(wrong_key)
+    assert value("interests_output_messages_total", fate="dropped") == 0
     assert value("interests_redis_roundtrip_seconds_count", op="read") >= 1
     assert value("interests_redis_roundtrip_seconds_count", op="write") >= 1
     assert value("interests_model_info", version="online") == 1
