@@ -65,6 +65,7 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
@@ -296,7 +297,7 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version, erasure = row[10:]
+        lt, lt_version, lt_state, lt_state_version, shown, erasure = row[10:]
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,
@@ -315,4 +316,5 @@ class UserStateStore:
             long_term_state_version=lt_state_version.decode() if lt_state_version else None,
             erasure=erasure.decode() if erasure else "",
             fence=ErasureFence.decode(erasure) if erasure else None,
+            shown=shown or None,
         )

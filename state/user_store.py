@@ -41,6 +41,8 @@ class StoredUser:
     # The user's erasure fence as stored ("" none): a write commits only while it is unchanged.
     erasure: str = ""
     fence: ErasureFence | None = None  # the same, decoded
+    # The recommendation last written (raw JSON): what the user was last shown.
+    shown: bytes | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay), or one

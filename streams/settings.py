@@ -178,6 +178,16 @@ class Settings(BaseSettings):
     stats_log_interval_s: float = _setting(10.0, "Seconds between a worker's totals log lines.")
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")
     log_level: str = _setting("info", "Log level of workers.")
+    metrics_port: int = _setting(
+        0, "Port of the Prometheus /metrics of a worker or trainer; 0 = off.", ge=0, le=65535
+    )
+    metrics_host: str = _setting("127.0.0.1", "Address /metrics listens on; loopback by default.")
+    live_quality_k: int = _setting(
+        10, "K of live HR@K, NDCG@K and MRR@K (an event vs the list last shown).", gt=0
+    )
+    live_quality_window: int = _setting(
+        1000, "Events per model version in the rolling live-quality window.", gt=0
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -39,7 +39,9 @@ from models.long_term.refresh import (
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
+from streams.metrics import serve_metrics
 from streams.settings import Settings
+from streams.trainer.metrics import TrainerMetrics
 from streams.trainer.retention import collect_old_versions
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class Trainer:
         )
         self.model_dir = Path(settings.model_dir)
         self.train_transform = train_transform
+        self.metrics = TrainerMetrics()
 
     def close(self) -> None:
         self.registry.close()
@@ -109,6 +112,13 @@ class Trainer:
             raise TrainerError(f"refusing weights of {version} at {path}: {exc}") from None
         vocab = Vocabulary(list(record.item_ids), {i: r for r, i in enumerate(record.item_ids, 1)})
         return model, vocab
+
+    def _observe(self, outcome: RefreshOutcome) -> RefreshOutcome:
+        """Record a refresh in the metrics."""
+        r = outcome.result
+        gated = None if r is None else (r.candidate_ndcg, r.baseline_ndcg, r.report.positions_per_s)
+        self.metrics.refreshed(outcome.seconds, outcome.published is not None, gated, time.time())
+        return outcome
 
     def refresh_once(self) -> RefreshOutcome:
         started = time.perf_counter()
@@ -203,8 +213,9 @@ class Trainer:
             due = time.monotonic() - last_at >= self.settings.trainer_interval_s
             if due or total - last_total >= self.settings.trainer_min_new_events:
                 try:
-                    self.refresh_once()
+                    self._observe(self.refresh_once())
                 except TrainerError as exc:
+                    self.metrics.refreshes.labels("failed").inc()
                     log.error("%s; the current version stays", exc)
                 last_at, last_total = time.monotonic(), total
             time.sleep(self.settings.trainer_poll_s)
@@ -225,6 +236,7 @@ def run_trainer(settings: Settings, once: bool) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     trainer = Trainer(settings)
+    server = serve_metrics(trainer.metrics.registry, settings)
     try:
         if once:
             outcome = trainer.refresh_once()
@@ -235,4 +247,6 @@ def run_trainer(settings: Settings, once: bool) -> int:
         trainer.run_forever()
         return 0
     finally:
+        if server is not None:
+            server.shutdown()
         trainer.close()

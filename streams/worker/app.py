@@ -19,13 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from state import KeyLayout, UserStateStore
 from state.connection import outage_client
+from streams.metrics import metrics_enabled, serve_metrics
 from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
-from streams.worker.outputs import Outputs
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.outputs import Outputs, SendReport
 from streams.worker.pipeline import run_pipelined
 
 log = logging.getLogger(__name__)
@@ -116,11 +119,14 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         settings.history_length,
     )
     updater = InterestUpdater(settings, store)
+    updater.measure = metrics_enabled(settings)
+    metrics = WorkerMetrics(settings.live_quality_k, settings.live_quality_window)
+    app.interests_metrics = metrics  # type: ignore[attr-defined]  # for an in-process dashboard
     outputs = Outputs(settings.kafka_bootstrap, settings.redis_retry_max_s)
     ready = _Startup(settings, updater, outputs)
 
-    async def produce(out: Outgoing) -> None:
-        await produce_outputs(outputs, settings, out)
+    async def produce(out: Outgoing) -> SendReport | None:
+        return await produce_outputs(outputs, settings, out)
 
     @app.agent(catalog, name="apply-catalog")
     async def apply_catalog(stream: faust.StreamT[bytes]) -> None:
@@ -139,10 +145,11 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
                 out = Outgoing()
                 for message in batch:
                     reason = f"could not be applied: {type(exc).__name__}: {exc}"
-                    out.dead_letters.append(
-                        (_capped_key(message.key, settings), updater.dead_letter(message, reason))
-                    )
+                    letter = updater.dead_letter(message, reason)
+                    out.reject(_capped_key(message.key, settings), letter, "apply_failed")
             await produce(out)
+            if updater.measure:
+                metrics.outputs(out)
 
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
@@ -151,13 +158,22 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         await ready()
         runner = BatchRunner(updater)
         totals = WorkerTotals(settings.stats_log_interval_s)
+        server = serve_metrics(metrics.registry, settings)
 
         async def handle(events: list[faust.EventT[Any]]) -> None:
             started = time.perf_counter()
             out = await runner.run([_incoming(e) for e in events])
             applied = time.perf_counter()
-            await produce(out)
-            totals.add(out, len(events), applied - started, time.perf_counter() - applied)
+            report = await produce(out)
+            produced = time.perf_counter()
+            totals.add(out, len(events), applied - started, produced - applied)
+            if updater.measure:
+                metrics.batch(out, len(events), applied - started, produced - applied, time.time())
+                sent = len(out.recommendations) + len(out.shifts) + len(out.dead_letters)
+                metrics.produced(report, sent)
+                _record_lag(app, metrics, events)
+                if metrics.version != updater.model_version:
+                    metrics.model(updater.model_version, await _published_at(store, updater))
 
         manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
         try:
@@ -170,6 +186,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             )
         finally:
             totals.log()
+            if server is not None:
+                server.shutdown()
             with contextlib.suppress(Exception):
                 await outputs.stop()
             with contextlib.suppress(Exception):
@@ -244,8 +262,37 @@ class BatchRunner:
                     "message %s[%d]@%d failed", message.topic, message.partition, message.offset
                 )
                 reason = f"could not be applied: {type(exc).__name__}: {exc}"
-                out.dead_letters.append((message.key, self.updater.dead_letter(message, reason)))
+                out.reject(message.key, self.updater.dead_letter(message, reason), "apply_failed")
         return out
+
+
+def _record_lag(app: faust.App, metrics: WorkerMetrics, events: list[faust.EventT[Any]]) -> None:
+    """Lag of each partition in the batch: its high watermark (from the consumer's
+    last fetch, no request) minus the next offset to handle."""
+    last: dict[tuple[str, int], int] = {}
+    for event in events:
+        last[(event.message.topic, event.message.partition)] = event.message.offset
+    for (topic, partition), offset in last.items():
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # no fetch yet, or partitions moving: skip this time
+            continue
+        if highwater is not None:
+            metrics.consumer_lag(topic, partition, highwater - offset - 1)
+
+
+async def _published_at(store: UserStateStore, updater: InterestUpdater) -> float | None:
+    """When the version in use was published (its registry record); None if unknown."""
+    try:
+        raw = await store.client.hget(
+            store.keys.model_record(updater.model_version), "published_at"
+        )
+    except Exception:  # an outage: the age is unknown until the next swap, never fatal
+        return None
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _incoming(event: faust.EventT[Any]) -> Incoming:
@@ -258,8 +305,10 @@ def _capped_key(key: bytes | None, settings: Settings) -> bytes | None:
     return key[: settings.dlq_raw_max_bytes] if key is not None else None
 
 
-async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -> None:
-    """Send every output and wait until the broker has them; never raises (but cancels)."""
+async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -> SendReport | None:
+    """Send every output and wait until the broker has them; never raises (but cancels).
+
+    The send's report, or None when the send failed as a whole (logged)."""
     try:
         report = await outputs.send(
             [
@@ -280,6 +329,7 @@ async def produce_outputs(outputs: Outputs, settings: Settings, out: Outgoing) -
             len(out.shifts),
             len(out.dead_letters),
         )
-        return
+        return None
     if report.dropped:
         log.error("%d output message(s) dropped (see above)", report.dropped)
+    return report

@@ -43,6 +43,7 @@ from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
 from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE
+from models.live_quality import rank_in_shown
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
@@ -55,6 +56,14 @@ log = logging.getLogger(__name__)
 ONLINE_MODEL_VERSION = "online"
 MAX_WRITE_ATTEMPTS = 10
 """Compare-and-set conflicts in a row before a batch gives up (another writer is active)."""
+DEAD_LETTER_CLASSES = (
+    "invalid_event",
+    "key_mismatch",
+    "apply_failed",
+    "bad_catalog_entry",
+    "other",
+)
+"""Why a message was dead-lettered, as metrics count it (the letter itself carries the text)."""
 
 T = TypeVar("T")
 
@@ -117,6 +126,19 @@ class Outgoing:
     applied: int = 0
     skipped: int = 0
     outages: int = 0
+    # Figures for metrics (streams.worker.metrics), gathered only when measuring:
+    rejected: dict[str, int] = field(default_factory=dict)  # dead letters per reason class
+    event_ts: list[float] = field(default_factory=list)  # of applied events
+    written_lag_s: list[float] = field(default_factory=list)  # event time -> state written
+    redis_read_s: list[float] = field(default_factory=list)
+    redis_write_s: list[float] = field(default_factory=list)
+    outage_s: float = 0.0
+    live: list[tuple[str, int]] = field(default_factory=list)  # (shown list's version, rank)
+
+    def reject(self, key: bytes | None, letter: bytes, reason_class: str) -> None:
+        """Add a dead letter, counted under one of :data:`DEAD_LETTER_CLASSES`."""
+        self.dead_letters.append((key, letter))
+        self.rejected[reason_class] = self.rejected.get(reason_class, 0) + 1
 
     def merge(self, other: Outgoing) -> None:
         self.recommendations += other.recommendations
@@ -125,6 +147,14 @@ class Outgoing:
         self.applied += other.applied
         self.skipped += other.skipped
         self.outages += other.outages
+        for reason, count in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + count
+        self.event_ts += other.event_ts
+        self.written_lag_s += other.written_lag_s
+        self.redis_read_s += other.redis_read_s
+        self.redis_write_s += other.redis_write_s
+        self.outage_s += other.outage_s
+        self.live += other.live
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +206,8 @@ class InterestUpdater:
         self._version_checked_at = 0.0
         self._trending_saved_at = 0.0
         self.outage_waits = 0
+        self.measure = True
+        """Gather figures for metrics and live quality into each batch's report."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -192,7 +224,9 @@ class InterestUpdater:
         self.outage_waits += 1
         out.outages += 1
         log.warning("Redis unavailable (%s); waiting and retrying", reason)
-        await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        pause = delay * (0.5 + random.random() / 2)
+        out.outage_s += pause
+        await asyncio.sleep(pause)
         return min(self.settings.redis_retry_max_s, delay * 2)
 
     async def start(self) -> None:
@@ -317,7 +351,7 @@ class InterestUpdater:
         for message in entries:
             entry = _catalog_entry(message)
             if isinstance(entry, str):
-                out.dead_letters.append((message.key, self.dead_letter(message, entry)))
+                out.reject(message.key, self.dead_letter(message, entry), "bad_catalog_entry")
                 continue
             item_id, features, raw, is_available = entry
             catalog[item_id] = raw
@@ -342,14 +376,14 @@ class InterestUpdater:
         for message in batch:
             decoded = decode_event(message.value, self.rules, now)
             if isinstance(decoded, Rejection):
-                out.dead_letters.append((message.key, self.dead_letter(message, decoded.reason)))
+                out.reject(message.key, self.dead_letter(message, decoded.reason), "invalid_event")
                 continue
             if message.key is not None and message.key != decoded.user_id.encode():
                 reason = (
                     f"Kafka key {message.key[:64]!r} is not the event's user_id "
                     f"{decoded.user_id!r}: a user's events must share a key (and partition)"
                 )
-                out.dead_letters.append((message.key, self.dead_letter(message, reason)))
+                out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
             located = _Located(decoded, message.topic, message.partition, message.offset)
             by_user.setdefault(decoded.user_id, []).append(located)
@@ -376,7 +410,10 @@ class InterestUpdater:
         self, by_user: dict[str, list[_Located]], out: Outgoing
     ) -> tuple[dict[str, list[_Located]], str | None]:
         """Read, fold, score, write; the users to try again and why (None: conflicts)."""
+        started = time.perf_counter()
         stored = await self.store.load_users(list(by_user))
+        if self.measure:
+            out.redis_read_s.append(time.perf_counter() - started)
         users: list[StoredUser] = []
         fresh_events: list[list[_Located]] = []
         replayed: list[tuple[StoredUser, _Located]] = []
@@ -407,7 +444,11 @@ class InterestUpdater:
             )
         ]
         shared = self._shared_write()
+        started = time.perf_counter()
         outcome = await self.store.write(writes, shared)
+        written = time.time()
+        if self.measure:
+            out.redis_write_s.append(time.perf_counter() - started)
         if outcome.shared_written:
             self._shared_sent(shared, outcome.mix_prior)
         committed = np.array([c is True for c in outcome.committed], dtype=bool)
@@ -418,9 +459,36 @@ class InterestUpdater:
                 out.applied += len(fresh)
                 out.recommendations.append((user.user_id.encode(), recommendations[i]))
                 out.shifts += [self._shift_message(folded, i, at, fresh) for at in folded.shifts[i]]
+                if self.measure:
+                    self._measure(user, fresh, written, out)
             else:
                 retry[user.user_id] = by_user[user.user_id]
         return retry, outcome.refusal
+
+    def _measure(
+        self, user: StoredUser, fresh: list[_Located], written: float, out: Outgoing
+    ) -> None:
+        """Freshness of a committed user's events, and live quality: the user's first
+        chosen item (positive weight, as ``interests evaluate`` scores) against the list
+        they were last shown. Later events of the batch saw that same list, but scoring
+        them too would weigh users by batch size; the first is the one prequential
+        replay scores against a list made before it."""
+        ts = [x.event.ts for x in fresh]
+        out.event_ts += ts
+        out.written_lag_s += [written - t for t in ts]
+        if user.shown is None:
+            return
+        weights = self.settings.event_weights
+        chosen = next((x.event.item_id for x in fresh if weights[x.event.type] > 0), None)
+        if chosen is None:
+            return
+        try:
+            shown = orjson.loads(user.shown)
+            items = [entry["item_id"] for entry in shown["items"]]
+            version = str(shown["model_version"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return  # an unreadable stored list scores nothing
+        out.live.append((version, rank_in_shown(items, chosen, self.settings.live_quality_k)))
 
     def _commit(self, folded: FoldedBatch, committed: np.ndarray, writes: list[UserWrite]) -> None:
         """Step shared learner state from the committed users' events, once."""

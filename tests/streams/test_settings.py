@@ -82,6 +82,10 @@ CHANGED: dict[str, Any] = {
     "stats_log_interval_s": 1.0,
     "seed": -4,
     "log_level": "debug",
+    "metrics_port": 9464,
+    "metrics_host": "0.0.0.0",
+    "live_quality_k": 5,
+    "live_quality_window": 50,
 }
 
 

@@ -187,4 +187,5 @@ def _stored(write: UserWrite) -> StoredUser:
         long_term_state_version=write.model_version
         if stepped
         else write.before.long_term_state_version,
+        shown=write.recommendations,
     )
