@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import orjson
-import torch
 
 from models.long_term.refresh import refresh
+from models.long_term.threads import apply_threads
 from streams.devtools.datasets import detect_format, read_interactions, read_user_sequences
 from streams.settings import Settings
 from streams.trainer.service import refresh_config
@@ -38,6 +38,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings.from_env()
+    threads = apply_threads(settings.torch_threads)
+    sys.stderr.write(threads.describe() + "\n")
     data = histories(args.data, settings.history_length)
     started = time.perf_counter()
     result = refresh(data, None, refresh_config(settings))
@@ -47,7 +49,8 @@ def main() -> int:
         "users": len(data),
         "items": len(result.vocab),
         "device": result.report.device,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads.threads,
+        "load_1min_at_start": round(threads.load, 2),
         "epochs": result.report.epochs,
         "positions_trained": result.report.positions_trained,
         "positions_per_s": round(result.report.positions_per_s),

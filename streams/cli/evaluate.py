@@ -243,9 +243,11 @@ def _given(flag: Any, setting: Any) -> Any:
 def run_evaluate(args: EvaluateArgs, settings: Settings) -> int:
     import orjson
 
+    from models.long_term.threads import apply_threads
     from streams.devtools.datasets import read_interactions
 
     config = build_config(args, settings)
+    print(apply_threads(settings.torch_threads).describe(), file=sys.stderr)
     started = time.perf_counter()
     if args.protocol == "drift":
         report = _drift(args, config)

@@ -36,6 +36,7 @@ from models.long_term.refresh import (
     refresh,
     user_long_term,
 )
+from models.long_term.threads import apply_threads
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
@@ -88,6 +89,7 @@ class Trainer:
         )
         self.model_dir = Path(settings.model_dir)
         self.train_transform = train_transform
+        log.info("%s", apply_threads(settings.torch_threads).describe())
 
     def close(self) -> None:
         self.registry.close()
