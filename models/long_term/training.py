@@ -149,6 +149,9 @@ def full_softmax_loss(hidden: Tensor, items: Tensor, targets: Tensor) -> Tensor:
 # block there), large on the GPU where kernel launches are the cost.
 _LOGITS_PER_CHUNK_CPU = 1 << 22
 _LOGITS_PER_CHUNK_CUDA = 1 << 28
+# Batches with at most this many logits keep their softmax from forward to
+# backward (128 MiB of float32) instead of remaking it there.
+_KEEP_PROBABILITIES = 1 << 25
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
@@ -159,11 +162,19 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
     def forward(ctx: Any, hidden: Tensor, items: Tensor, targets: Tensor, rows: int) -> Tensor:
         lse = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
         picked = torch.empty_like(lse)
+        keep = hidden.shape[0] * items.shape[0] <= _KEEP_PROBABILITIES
+        ctx.probs = []
         for start in range(0, hidden.shape[0], rows):
             part = slice(start, start + rows)
             logits = (hidden[part] @ items.T).float()
-            lse[part] = torch.logsumexp(logits, dim=1)
             picked[part] = logits.gather(1, targets[part, None])[:, 0]
+            # One fused softmax pass (logsumexp alone took longer than the matmul).
+            # Its largest probability is exp(max - lse) >= 1/N, so lse is exact from it.
+            top = logits.amax(dim=1)
+            probs = torch.softmax(logits, dim=1)
+            lse[part] = top - probs.amax(dim=1).log()
+            if keep:  # kept, backward need not remake the logits (a matmul)
+                ctx.probs.append(probs)
         ctx.save_for_backward(hidden, items, targets, lse)
         ctx.rows = rows
         return (lse - picked).mean()
@@ -175,10 +186,15 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden)
         grad_items = torch.zeros(items.shape, dtype=torch.float32, device=items.device)
         scale = grad.float() / hidden.shape[0]
-        for start in range(0, hidden.shape[0], ctx.rows):
+        kept: list[Tensor] = ctx.probs
+        ctx.probs = []
+        for chunk, start in enumerate(range(0, hidden.shape[0], ctx.rows)):
             part = slice(start, start + ctx.rows)
             # d loss / d logits = softmax - onehot(target), per position.
-            probs = (hidden[part] @ items.T).float().sub_(lse[part, None]).exp_()
+            if kept:
+                probs = kept[chunk]
+            else:
+                probs = (hidden[part] @ items.T).float().sub_(lse[part, None]).exp_()
             probs[torch.arange(probs.shape[0], device=probs.device), targets[part]] -= 1.0
             probs.mul_(scale)
             grad_hidden[part] = probs @ items
@@ -207,9 +223,26 @@ def _cuda_index(device: torch.device) -> int:
     return device.index if device.index is not None else torch.cuda.current_device()
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    order = torch.randperm(n, generator=generator)
-    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
+def _batches(lengths: Tensor, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """Random batches of similar lengths, in random order.
+
+    A random order is cut into pools of :data:`_POOL_BATCHES` batches, each
+    pool sorted by length before it is cut into batches: a batch is as wide
+    as its longest sequence, so a short one next to a long one runs the GRU
+    over padding.
+    """
+    order = torch.randperm(lengths.shape[0], generator=generator)
+    pool = batch_size * _POOL_BATCHES
+    batches: list[Tensor] = []
+    for start in range(0, order.shape[0], pool):
+        part = order[start : start + pool]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        batches += [part[i : i + batch_size] for i in range(0, part.shape[0], batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
+_POOL_BATCHES = 32
 
 
 def train(
@@ -257,7 +290,7 @@ def _train_epoch(
     progress: ProgressCallback | None,
 ) -> tuple[float, int]:
     """One pass in a seeded random order; returns (mean loss per position, positions)."""
-    batches = _batches(inputs.shape[0], config.batch_size, generator)
+    batches = _batches((inputs != PAD).sum(dim=1), config.batch_size, generator)
     total_loss, total_pos, report_loss, report_pos = 0.0, 0, 0.0, 0
     for step, rows in enumerate(batches, start=1):
         width = max(int((inputs[rows] != PAD).sum(dim=1).max()), 1)  # trim all-pad columns
