@@ -223,26 +223,15 @@ def _cuda_index(device: torch.device) -> int:
     return device.index if device.index is not None else torch.cuda.current_device()
 
 
-def _batches(lengths: Tensor, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """Random batches of similar lengths, in random order.
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """Random batches.
 
-    A random order is cut into pools of :data:`_POOL_BATCHES` batches, each
-    pool sorted by length before it is cut into batches: a batch is as wide
-    as its longest sequence, so a short one next to a long one runs the GRU
-    over padding.
+    Batches of similar lengths (less padding for the GRU) were tried: 1.4x
+    faster per epoch on amazon-toys, but training stopped earlier at a lower
+    validation NDCG@10 (0.046 against 0.054), so the order stays random.
     """
-    order = torch.randperm(lengths.shape[0], generator=generator)
-    pool = batch_size * _POOL_BATCHES
-    batches: list[Tensor] = []
-    for start in range(0, order.shape[0], pool):
-        part = order[start : start + pool]
-        part = part[torch.argsort(lengths[part], stable=True)]
-        batches += [part[i : i + batch_size] for i in range(0, part.shape[0], batch_size)]
-    shuffle = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in shuffle]
-
-
-_POOL_BATCHES = 32
+    order = torch.randperm(n, generator=generator)
+    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
 
 
 def train(
@@ -290,7 +279,7 @@ def _train_epoch(
     progress: ProgressCallback | None,
 ) -> tuple[float, int]:
     """One pass in a seeded random order; returns (mean loss per position, positions)."""
-    batches = _batches((inputs != PAD).sum(dim=1), config.batch_size, generator)
+    batches = _batches(inputs.shape[0], config.batch_size, generator)
     total_loss, total_pos, report_loss, report_pos = 0.0, 0, 0.0, 0
     for step, rows in enumerate(batches, start=1):
         width = max(int((inputs[rows] != PAD).sum(dim=1).max()), 1)  # trim all-pad columns

@@ -302,20 +302,3 @@ def test_config_validation():
         TrainConfig(loss="hinge")  # type: ignore[arg-type]
     assert GRUConfig(n_items=3, dim=8).hidden_size == 8
     assert GRUConfig(n_items=3, hidden=12).hidden_size == 12
-
-
-def test_batches_cover_every_sequence_once_and_group_similar_lengths():
-    gen = torch.Generator().manual_seed(3)
-    lengths = torch.randint(1, 51, (1000,), generator=gen)
-    batches = training._batches(lengths, batch_size=10, generator=gen)
-    rows = torch.cat(batches)
-    assert sorted(rows.tolist()) == list(range(1000))
-    # Padding a batch pays for: its width times its size, against the real items.
-    padded = sum(int(lengths[b].max()) * len(b) for b in batches)
-    random_padded = sum(
-        int(lengths[b].max()) * len(b) for b in torch.randperm(1000, generator=gen).split(10)
-    )
-    assert padded < 0.7 * random_padded
-    # The batch order is shuffled: not simply increasing width.
-    widths = [int(lengths[b].max()) for b in batches]
-    assert widths != sorted(widths)
