@@ -41,7 +41,7 @@ def choose_threads(requested: int, cpus: int, load: float) -> int:
 
     >>> choose_threads(3, cpus=2, load=0.0)
     3
-    >>> choose_threads(0, cpus=2, load=1.4), choose_threads(0, cpus=8, load=2.5)
+    >>> choose_threads(0, cpus=2, load=1.4), choose_threads(0, cpus=8, load=2.6)
     (1, 5)
     >>> choose_threads(0, cpus=2, load=0.1)
     2

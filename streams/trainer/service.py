@@ -89,7 +89,7 @@ class Trainer:
         )
         self.model_dir = Path(settings.model_dir)
         self.train_transform = train_transform
-        log.info("%s", apply_threads(settings.torch_threads).describe())
+        self.threads = apply_threads(settings.torch_threads)  # logged with each training
 
     def close(self) -> None:
         self.registry.close()
@@ -120,10 +120,11 @@ class Trainer:
             log.info("no user histories yet; nothing to train")
             return RefreshOutcome(None, None, time.perf_counter() - started)
         log.info(
-            "training on %d users (%d events), warm start: %s",
+            "training on %d users (%d events), warm start: %s, %s",
             len(histories),
             sum(map(len, histories.values())),
             "yes" if current else "no",
+            self.threads.describe(),
         )
         result = refresh(
             histories, current, refresh_config(self.settings), _log_progress, self.train_transform
