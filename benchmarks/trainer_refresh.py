@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import orjson
-import torch
 
-from models.long_term.refresh import refresh
+from models.long_term.refresh import RefreshResult, refresh
+from models.long_term.threads import apply_threads
 from streams.devtools.datasets import detect_format, read_interactions, read_user_sequences
 from streams.settings import Settings
 from streams.trainer.service import refresh_config
@@ -36,19 +36,43 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="first refresh without each user's latest item, then a refresh warm-started "
+        "from it on everything (what a periodic refresh does); both are reported",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
+    threads = apply_threads(settings.torch_threads)
+    sys.stderr.write(threads.describe() + "\n")
     data = histories(args.data, settings.history_length)
+    config = refresh_config(settings)
+    figures: dict[str, object] = {"data": args.data.name, "users": len(data)}
+    current = None
+    if args.warm:
+        older = {user: items[:-1] for user, items in data.items() if len(items) > 1}
+        cold = refresh(older, None, config)
+        figures["previous"] = describe(cold, cold.report.seconds)
+        current = (cold.model, cold.vocab)
     started = time.perf_counter()
-    result = refresh(data, None, refresh_config(settings))
-    wall = time.perf_counter() - started
-    figures = {
-        "data": args.data.name,
-        "users": len(data),
+    result = refresh(data, current, config)
+    figures.update(describe(result, time.perf_counter() - started))
+    figures["torch_threads"] = threads.threads
+    figures["load_1min_at_start"] = round(threads.load, 2)
+    sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
+    if args.out:
+        args.out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+def describe(result: RefreshResult, wall: float) -> dict[str, object]:
+    """What one refresh did and what the gate saw."""
+    return {
         "items": len(result.vocab),
         "device": result.report.device,
-        "torch_threads": torch.get_num_threads(),
         "epochs": result.report.epochs,
+        "best_epoch": None if result.best_epoch is None else result.best_epoch + 1,
         "positions_trained": result.report.positions_trained,
         "positions_per_s": round(result.report.positions_per_s),
         "train_seconds": round(result.report.seconds, 1),
@@ -59,10 +83,6 @@ def main() -> int:
         "held_out_users": result.held_out_users,
         "accepted": result.accepted,
     }
-    sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
-    if args.out:
-        args.out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.3, "Dropout of the GRU.")
+    torch_threads: int = _setting(
+        0, "CPU threads torch trains with (trainer, evaluate); 0: the idle cores, at least 1.", ge=0
+    )
     trending_half_life_s: float = _setting(
         3600.0, "Half-life of the popularity that new users are shown."
     )

@@ -115,4 +115,5 @@ class GRURecommender(nn.Module):
     def scores(self, user_vecs: Tensor) -> Tensor:
         """Dot-product scores over all ids (B×(n_items+1)); padding scores -inf."""
         scores = user_vecs @ self.item_vectors().T.to(user_vecs.dtype)
-        return scores.index_fill(1, torch.tensor([PAD], device=scores.device), float("-inf"))
+        scores[:, PAD] = float("-inf")  # in place: a catalogue-wide copy per batch otherwise
+        return scores

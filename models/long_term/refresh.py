@@ -76,6 +76,8 @@ class RefreshResult:
     baseline_ndcg: float
     baseline: Baseline
     held_out_users: int
+    best_epoch: int | None = None
+    """The epoch whose weights were kept (0-based); None without early stopping."""
 
     @property
     def accepted(self) -> bool:
@@ -137,7 +139,9 @@ def refresh(
     else:
         baseline = "popularity"
         bar = popularity_ndcg(train_part, gate_targets, config.k)
-    return RefreshResult(trained.model, vocab, report, candidate, bar, baseline, len(gate_users))
+    return RefreshResult(
+        trained.model, vocab, report, candidate, bar, baseline, len(gate_users), trained.best_epoch
+    )
 
 
 def _with_enough_epochs(config: RefreshConfig, n_sequences: int) -> TrainConfig:

@@ -248,12 +248,13 @@ def run_evaluate(args: EvaluateArgs, settings: Settings) -> int:
     config = build_config(args, settings)
     started = time.perf_counter()
     if args.protocol == "drift":
-        report = _drift(args, config)
+        report = _drift(args, config, settings)
     else:
         if args.data is None:
             raise UsageError(f"--data is required for --protocol {args.protocol}")
         interactions = read_interactions(args.data, args.fmt, seed=config.seed)
         events = stream_events(interactions, set(config.interest.event_weights))
+        _set_threads(settings)
         if args.protocol == "loo":
             report = _loo(events, args, config)
         else:
@@ -310,7 +311,14 @@ def _prequential(
     return prequential_report(run, config, name)
 
 
-def _drift(args: EvaluateArgs, config: EvalConfig) -> EvaluationReport:
+def _set_threads(settings: Settings) -> None:
+    """torch's CPU threads, chosen and said once the input is known good (errors stay one line)."""
+    from models.long_term.threads import apply_threads
+
+    print(apply_threads(settings.torch_threads).describe(), file=sys.stderr)
+
+
+def _drift(args: EvaluateArgs, config: EvalConfig, settings: Settings) -> EvaluationReport:
     from tqdm import tqdm
 
     from models.evaluation import DriftEvent, StreamEvent, drift_report, run_drift
@@ -329,6 +337,7 @@ def _drift(args: EvaluateArgs, config: EvalConfig) -> EvaluationReport:
     unknown = {e.event.event_type for e in events} - set(config.interest.event_weights)
     if unknown:
         raise UsageError(f"INTERESTS_EVENT_WEIGHTS lacks the synthetic types {sorted(unknown)}")
+    _set_threads(settings)
     with tqdm(total=n, unit="ev", desc="drift synthetic") as bar:
         run = run_drift(events, category_of, config, bar.update, _refresh_note(bar))
     return drift_report(run, config)

@@ -36,6 +36,7 @@ from models.long_term.refresh import (
     refresh,
     user_long_term,
 )
+from models.long_term.threads import apply_threads
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
@@ -91,6 +92,7 @@ class Trainer:
         self.model_dir = Path(settings.model_dir)
         self.train_transform = train_transform
         self.metrics = TrainerMetrics()
+        self.threads = apply_threads(settings.torch_threads)  # logged with each training
 
     def close(self) -> None:
         self.registry.close()
@@ -128,10 +130,11 @@ class Trainer:
             log.info("no user histories yet; nothing to train")
             return RefreshOutcome(None, None, time.perf_counter() - started)
         log.info(
-            "training on %d users (%d events), warm start: %s",
+            "training on %d users (%d events), warm start: %s, %s",
             len(histories),
             sum(map(len, histories.values())),
             "yes" if current else "no",
+            self.threads.describe(),
         )
         result = refresh(
             histories, current, refresh_config(self.settings), _log_progress, self.train_transform

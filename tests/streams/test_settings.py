@@ -76,6 +76,7 @@ CHANGED: dict[str, Any] = {
     "trainer_loss": "sampled",
     "trainer_max_len": 20,
     "trainer_dropout": 0.1,
+    "torch_threads": 3,
     "trending_half_life_s": 60.0,
     "trending_publish_s": 0.5,
     "shift_lean": 0.5,

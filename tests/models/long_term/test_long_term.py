@@ -108,9 +108,13 @@ def test_loss_ignores_padded_positions():
     torch.testing.assert_close(loss, manual)
 
 
+@pytest.mark.parametrize("keep_probabilities", [1 << 25, 0])  # kept from forward; remade
 @pytest.mark.parametrize("logits_per_chunk", [1 << 22, 7 * 3])  # one chunk; chunks of 3 rows
-def test_chunked_full_softmax_matches_cross_entropy(monkeypatch, logits_per_chunk):
+def test_chunked_full_softmax_matches_cross_entropy(
+    monkeypatch, logits_per_chunk, keep_probabilities
+):
     monkeypatch.setattr(training, "_LOGITS_PER_CHUNK_CPU", logits_per_chunk)
+    monkeypatch.setattr(training, "_KEEP_PROBABILITIES", keep_probabilities)
     gen = torch.Generator().manual_seed(0)
     hidden = torch.randn(10, 4, generator=gen, requires_grad=True)
     items = torch.randn(7, 4, generator=gen, requires_grad=True)
