@@ -108,6 +108,14 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
         assert outcome.result is not None and outcome.result.baseline == "popularity"
         assert outcome.published == "gru-1", outcome.result
         published = _long_term(settings, "planted")
+        # Shifts are measured against the long-term vector of the version in use:
+        # the switch below must reach a worker that has swapped (it polls between
+        # batches; on a loaded machine one batch can hold the whole second part).
+        wait_until(
+            lambda: "swapped model online -> gru-1" in (tmp_path / "worker.log").read_text(),
+            timeout=60,
+            what="the worker to swap to gru-1",
+        )
 
         second = mixed_stream(valid=1000, users=40, malformed_every=10_000, seed=6)
         # The planted user keeps to category 1 for a while, then switches to 5.
