@@ -38,17 +38,35 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def catalogue(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+def catalogue(n: int, dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Items around n/500 centres, and each item's centre."""
     centres = rng.standard_normal((max(1, n // 500), dim), dtype=np.float32)
-    rows = centres[rng.integers(0, len(centres), n)]
+    label = rng.integers(0, len(centres), n)
+    rows = centres[label]
     rows += 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
     rows *= 0.5 + rng.random((n, 1), dtype=np.float32)
-    return rows
+    return rows, label
 
 
-def users(items: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    picked = items[rng.integers(0, len(items), (n, 5))].mean(axis=1)
-    return (picked + 0.2 * rng.standard_normal(picked.shape)).astype(np.float32)
+def users(
+    items: np.ndarray, label: np.ndarray, n: int, spread: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Each user: the mean of 5 items drawn from ``spread`` clusters, plus noise.
+
+    ``spread`` 0 draws the 5 items from the whole catalogue: a diffuse taste, the
+    hardest case for a graph index."""
+    if spread == 0:
+        picked = items[rng.integers(0, len(items), (n, 5))]
+    else:
+        order = np.argsort(label, kind="stable")
+        starts = np.searchsorted(label[order], np.arange(label.max() + 1))
+        sizes = np.bincount(label, minlength=label.max() + 1)
+        chosen = rng.integers(0, len(sizes), (n, spread))
+        clusters = np.take_along_axis(chosen, rng.integers(0, spread, (n, 5)), axis=1)
+        offsets = (rng.random((n, 5)) * sizes[clusters]).astype(np.intp)
+        picked = items[order[starts[clusters] + offsets]]
+    mean = picked.mean(axis=1)
+    return (mean + 0.2 * rng.standard_normal(mean.shape)).astype(np.float32)
 
 
 def exact(queries: np.ndarray, items: np.ndarray, k: int, chunk: int) -> np.ndarray:
@@ -71,15 +89,22 @@ def main() -> None:
     parser.add_argument("--ef", type=int, nargs="+", default=[64, defaults.ef_search, 256])
     parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunk", type=int, default=100, help="users per brute-force product")
+    parser.add_argument("--spread", type=int, default=2, help="clusters per user; 0: any")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
-    items = catalogue(args.items, args.dim, rng)
-    queries = users(items, args.queries, rng)
-    batch = users(items, args.batch, rng)
+    items, label = catalogue(args.items, args.dim, rng)
+    queries = users(items, label, args.queries, args.spread, rng)
+    batch = users(items, label, args.batch, args.spread, rng)
     recent = [list(rng.integers(0, args.items, args.recent)) for _ in range(args.batch)]
-    report: dict[str, object] = {"items": args.items, "dim": args.dim, "k": args.k}
+    report: dict[str, object] = {
+        "items": args.items,
+        "dim": args.dim,
+        "k": args.k,
+        "spread": args.spread,
+        "m": args.m,
+    }
 
     faiss.omp_set_num_threads(args.build_threads)
     before = rss_mb()

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.", gt=0)
     ann_min_items: int = _setting(
-        200000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
+        20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
     )
     ann_m: int = _setting(16, "HNSW links per node (memory and recall of the index).", gt=1)
     ann_ef_construction: int = _setting(200, "HNSW candidate list while building.", gt=0)
