@@ -66,7 +66,7 @@ def users(
         offsets = (rng.random((n, 5)) * sizes[clusters]).astype(np.intp)
         picked = items[order[starts[clusters] + offsets]]
     mean = picked.mean(axis=1)
-    return (mean + 0.2 * rng.standard_normal(mean.shape)).astype(np.float32)
+    return np.asarray(mean + 0.2 * rng.standard_normal(mean.shape), np.float32)
 
 
 def exact(queries: np.ndarray, items: np.ndarray, k: int, chunk: int) -> np.ndarray:
