@@ -288,7 +288,7 @@ class InterestUpdater:
             except (ValueError, KeyError, OSError) as exc:
                 log.error("model %s: unusable content projection (%s); staying", version, exc)
                 return None
-        try:  # in a thread: the stream goes on scoring with the old version meanwhile
+        try:  # in a thread: the event loop goes on (heartbeats); this batch waits for it
             index = await asyncio.to_thread(self._build_index, items.matrix)
         except (MemoryError, RuntimeError) as exc:
             log.error("model %s: could not build its top-K index (%s); staying", version, exc)
