@@ -19,7 +19,7 @@ from models.interest_shift import ShiftDetector
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors
 from models.short_term import ShortTermInterest
-from models.topk import top_k
+from models.topk import TopKIndex, top_k
 from models.user_interest import EventInput, InterestConfig, UserInterest
 
 __all__ = ["EventInput", "FoldedBatch", "InterestConfig", "InterestModel", "UserInterest"]
@@ -52,6 +52,7 @@ class InterestModel:
         self.mix = mix or MixWeightLearner()
         self.shifts = ShiftDetector()
         self.unavailable: set[int] = set()  # item rows never to recommend
+        self.index: TopKIndex | None = None  # approximate top-K for a large catalogue
 
     def apply(
         self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
@@ -139,4 +140,6 @@ class InterestModel:
         unavailable = list(self.unavailable)
         rows_of = self.items.rows_of
         exclude = [rows_of(u.recent) + unavailable for u in users]
+        if self.index is not None:
+            return self.index.top_k(vectors, self.items.matrix, k, exclude)
         return top_k(vectors, self.items.matrix, k, exclude)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
+
+
+class TopKIndex(Protocol):
+    """An index built over a catalogue that answers :func:`top_k` (``models.ann_index``)."""
+
+    def top_k(
+        self, users: np.ndarray, items: np.ndarray, k: int, exclude: Sequence[Sequence[int]] = ()
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def top_k(

@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     learning_rate: float = _setting(0.5, "SGD step of the online item-vector learner.")
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.", gt=0)
+    ann_min_items: int = _setting(
+        20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
+    )
+    ann_m: int = _setting(16, "HNSW links per node (memory and recall of the index).", gt=1)
+    ann_ef_construction: int = _setting(200, "HNSW candidate list while building.", gt=0)
+    ann_ef: int = _setting(128, "HNSW candidate list per query (recall vs time).", gt=0)
+    hold_outputs_s: float = _setting(
+        0.0, "Test only: seconds a worker waits between a batch's write and its produce.", ge=0
+    )
     recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.", gt=0)
     history_length: int = _setting(200, "Items of each user's history kept for the trainer.")
     user_ttl_s: int = _setting(

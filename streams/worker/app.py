@@ -164,6 +164,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             started = time.perf_counter()
             out = await runner.run([_incoming(e) for e in events])
             applied = time.perf_counter()
+            if settings.hold_outputs_s:  # test only: a crash lands between write and produce
+                await asyncio.sleep(settings.hold_outputs_s)
             report = await produce(out)
             produced = time.perf_counter()
             totals.add(out, len(events), applied - started, produced - applied)

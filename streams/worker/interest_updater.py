@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 
 from models import ItemTable, UserVector
+from models.ann_index import HnswParams, HnswTopK, build_top_k
 from models.batch_fold import FoldedBatch, ShiftAt
 from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
@@ -183,6 +184,7 @@ class _ModelParts:
     items: ItemTable
     stepper: GRUStepper | None
     projection: ContentProjection | None
+    index: HnswTopK | None
 
 
 class InterestUpdater:
@@ -279,6 +281,7 @@ class InterestUpdater:
         self.model = InterestModel(
             parts.items, interest_config(self.settings), mix=self.mix, stepper=parts.stepper
         )
+        self.model.index = parts.index
         self.projection = parts.projection
         self._set_unavailable(unavailable)
         log.info(
@@ -319,7 +322,17 @@ class InterestUpdater:
             except (ValueError, KeyError, OSError) as exc:
                 log.error("model %s: unusable content projection (%s); staying", version, exc)
                 return None
-        return _ModelParts(version, items, stepper, projection)
+        try:  # in a thread: the event loop goes on (heartbeats); this batch waits for it
+            index = await asyncio.to_thread(self._build_index, items.matrix)
+        except (MemoryError, RuntimeError) as exc:
+            log.error("model %s: could not build its top-K index (%s); staying", version, exc)
+            return None
+        return _ModelParts(version, items, stepper, projection, index)
+
+    def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
+        s = self.settings
+        params = HnswParams(s.ann_m, s.ann_ef_construction, s.ann_ef)
+        return build_top_k(matrix, s.ann_min_items, params)
 
     def _stepper(self, version: str, raw: bytes | None) -> GRUStepper | None:
         """The version's GRU step; without one, long-term vectors change only at refreshes."""

@@ -7,6 +7,7 @@ import os
 # A worker is one event loop scoring small batches: BLAS threads only contend
 # with it (and with the other workers on the host). Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # faiss searches one batch at a time
 
 import asyncio
 

@@ -29,6 +29,11 @@ FIELDS = dict(Settings.model_fields)
 # A value for every field that differs from its default (and is valid).
 CHANGED: dict[str, Any] = {
     "kafka_bootstrap": "broker:19092",
+    "ann_min_items": 5000,
+    "ann_m": 32,
+    "ann_ef_construction": 400,
+    "ann_ef": 64,
+    "hold_outputs_s": 30.0,
     "redis_url": "rediss://u:p@h:6380/2",
     "app_id": "other-app",
     "topic_interactions": "t-in",
