@@ -44,6 +44,10 @@ class _Startup:
         self._lock = asyncio.Lock()
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     async def __call__(self) -> None:
         async with self._lock:
             if self._done:
@@ -150,6 +154,12 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             await produce(out)
             if updater.measure:
                 metrics.outputs(out)
+
+    @app.timer(interval=settings.model_poll_s)  # type: ignore[untyped-decorator]
+    async def poll_model() -> None:
+        """An idle worker swaps too, not only at its next batch."""
+        if ready.done:
+            await updater.poll_model()
 
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:

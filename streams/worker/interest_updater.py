@@ -207,6 +207,7 @@ class InterestUpdater:
         self._items_loaded_at = 0.0
         self._version_checked_at = 0.0
         self._trending_saved_at = 0.0
+        self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
@@ -238,6 +239,21 @@ class InterestUpdater:
         await self.until_available(lambda: self.refresh_items(force=True), out)
 
     # -- the model -------------------------------------------------------------
+
+    async def poll_model(self) -> None:
+        """Swap to a new version while no events come (a timer calls this).
+
+        The batch path checks at the start of each batch; without this an idle
+        worker would keep the old version until its next event. Skipped while a
+        batch runs, and an outage just waits for the next tick.
+        """
+        if self._between_batches.locked():
+            return
+        async with self._between_batches:
+            try:
+                await self.refresh_items()
+            except StoreUnavailable as exc:
+                log.debug("model poll skipped: %s", exc)
 
     async def refresh_items(self, force: bool = False) -> None:
         """Swap to a newly published model, or reload what other workers learned.
@@ -359,6 +375,10 @@ class InterestUpdater:
 
     async def add_catalog(self, entries: Sequence[Incoming]) -> Outgoing:
         """Items from the ``items`` topic: saved, availability shared, placed by the projection."""
+        async with self._between_batches:
+            return await self._add_catalog(entries)
+
+    async def _add_catalog(self, entries: Sequence[Incoming]) -> Outgoing:
         out, catalog, available = Outgoing(), {}, {}
         cold: dict[str, np.ndarray] = {}
         for message in entries:
@@ -383,6 +403,11 @@ class InterestUpdater:
     # -- the batch path --------------------------------------------------------
 
     async def apply(self, batch: Sequence[Incoming]) -> Outgoing:
+        """One batch: read its users, fold, score, write; the model stays fixed throughout."""
+        async with self._between_batches:
+            return await self._apply(batch)
+
+    async def _apply(self, batch: Sequence[Incoming]) -> Outgoing:
         out = Outgoing()
         by_user: dict[str, list[_Located]] = {}
         now = time.time()
