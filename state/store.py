@@ -127,8 +127,12 @@ class UserStateStore:
         for text in SCRIPTS.values():
             await self.client.script_load(text)
 
-    async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
-        """The fields the fold needs, of every user, in one command."""
+    async def load_users(
+        self, user_ids: Sequence[str], shown: bool = False
+    ) -> dict[str, StoredUser]:
+        """The fields the fold needs, of every user, in one command; with ``shown`` also
+        the last recommendation (live quality), which is most of a hash's bytes."""
+        fields = _READ_FIELDS if shown else _READ_FIELDS[:-1]
         ids = list(user_ids)
         if not ids:
             return {}
@@ -137,10 +141,10 @@ class UserStateStore:
             keys += (self.keys.user(user_id), self.keys.erasure(user_id))
         async with _outages():
             try:
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
             except rex.NoScriptError:
                 await self._load_scripts()
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *_READ_FIELDS)
+                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
@@ -297,7 +301,9 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version, shown, erasure = row[10:]
+        lt, lt_version, lt_state, lt_state_version = row[10:14]
+        shown = row[14] if len(row) > 15 else None  # read only for live quality
+        erasure = row[-1]
         return StoredUser(
             user_id=user_id,
             short_term=decode_vector(st, self.dim) if st else None,

@@ -159,7 +159,11 @@ class UserStore(Protocol):
     async def prepare(self) -> None:
         """Load what later calls rely on (the write script)."""
 
-    async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]: ...
+    async def load_users(
+        self, user_ids: Sequence[str], shown: bool = False
+    ) -> dict[str, StoredUser]:
+        """The users as stored; ``shown`` adds the last recommendation (for live quality)."""
+        ...
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
         """The stored recommendation of each user (re-emitted for a replayed last event)."""

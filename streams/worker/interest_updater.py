@@ -449,7 +449,7 @@ class InterestUpdater:
     ) -> tuple[dict[str, list[_Located]], str | None]:
         """Read, fold, score, write; the users to try again and why (None: conflicts)."""
         started = time.perf_counter()
-        stored = await self.store.load_users(list(by_user))
+        stored = await self.store.load_users(list(by_user), shown=self.measure)
         if self.measure:
             out.redis_read_s.append(time.perf_counter() - started)
         users: list[StoredUser] = []

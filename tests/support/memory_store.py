@@ -50,17 +50,21 @@ class MemoryStore:
     async def prepare(self) -> None:
         self._maybe_fail()
 
-    async def load_users(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
+    async def load_users(
+        self, user_ids: Sequence[str], shown: bool = False
+    ) -> dict[str, StoredUser]:
         self._maybe_fail()
         self.reads += 1
-        return {
-            u: replace(
-                self.users.get(u) or StoredUser(u),
+        out = {}
+        for u in user_ids:
+            user = self.users.get(u) or StoredUser(u)
+            out[u] = replace(
+                user,
                 erasure=self._fence(u),
                 fence=self.fences.get(u),
+                shown=user.shown if shown else None,
             )
-            for u in user_ids
-        }
+        return out
 
     def forget(self, user_id: str, fence: ErasureFence | None = None) -> bool:
         """What ``InterestReader.forget`` does to Redis: delete the user, store the fence."""
