@@ -10,6 +10,7 @@ import numpy as np
 import redis
 
 from state.codec import decode_json, decode_vector
+from state.connection import RedisEndpoint, sync_client
 from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
 
@@ -68,7 +69,8 @@ class InterestReader:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ie:") -> InterestReader:
-        return cls(redis.Redis.from_url(url), KeyLayout(prefix))
+        """Plain URL only; TLS files go through :func:`state.connection.sync_client`."""
+        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix))
 
     def close(self) -> None:
         self.client.close()
