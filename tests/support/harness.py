@@ -72,6 +72,16 @@ def read_topic(
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     out.extend((r.key, r.value) for r in records)
+            # Then read to the end offsets as they are now, so a caller looking for
+            # one message among many sees every partition's tail, not one fetch.
+            ends = await consumer.end_offsets(partitions)
+
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+            while time.monotonic() < deadline and await behind():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend((r.key, r.value) for r in records)
             # Drain a little longer so duplicates past ``expect`` are seen too.
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 out.extend((r.key, r.value) for r in records)

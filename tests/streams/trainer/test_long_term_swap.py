@@ -161,12 +161,15 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
             shifts[:] = [decode_json(v) for _, v in read_topic(settings, topic, 1, timeout=5)]
             return any(s["user_id"] == "planted" for s in shifts)
 
-        wait_until(planted_shifted, timeout=60, what="a shift of the planted user")
+        try:
+            wait_until(planted_shifted, timeout=60, what="a shift of the planted user")
+        except AssertionError:
+            pass  # the assertion below says which shifts were seen
     finally:
         worker.stop()
 
     planted = [s for s in shifts if s["user_id"] == "planted"]
-    assert planted, f"no interest shift for the planted user; shifts seen: {shifts}"
+    assert planted, f"no shift for the planted user; {len(shifts)} shifts seen: {shifts}"
     assert {"ts", "from", "to", "strength"} <= set(planted[0])
     assert float(planted[0]["ts"]) >= 1_700_000_130.0  # not before the switch
     assert str(planted[0]["to"]).startswith("c5-")
