@@ -119,9 +119,11 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
         )
 
         second = mixed_stream(valid=1000, users=40, malformed_every=10_000, seed=6)
-        # The planted user keeps to category 1 for a while, then switches to 5.
-        second.messages += _planted(1, 30, start=100) + _planted(5, 40, start=130)  # type: ignore[arg-type]
-        second.valid_per_user["planted"] += 70
+        # The planted user keeps to category 1 for a while, then switches to 5. The
+        # detector learns its reference for 20 events after the swap (the first with
+        # a long-term vector), so the user stays long enough to give it a steady one.
+        second.messages += _planted(1, 60, start=100) + _planted(5, 80, start=160)  # type: ignore[arg-type]
+        second.valid_per_user["planted"] += 140
         produce(settings, second.messages)  # type: ignore[arg-type]
         expected = first.valid_per_user + second.valid_per_user
         wait_until(
@@ -170,7 +172,7 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
     planted = [s for s in shifts if s["user_id"] == "planted"]
     assert planted, f"no shift for the planted user; {len(shifts)} shifts seen: {shifts}"
     assert {"ts", "from", "to", "strength"} <= set(planted[0])
-    assert float(planted[0]["ts"]) >= 1_700_000_130.0  # not before the switch
+    assert float(planted[0]["ts"]) >= 1_700_000_160.0  # not before the switch
     assert str(planted[0]["to"]).startswith("c5-")
     # ``from`` names one of the user's recent items (the one closest to the
     # long-term vector among those before the drop). When detection fires some
