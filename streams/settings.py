@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     learning_rate: float = _setting(0.5, "SGD step of the online item-vector learner.")
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.", gt=0)
+    explain_recent: int = _setting(
+        10, "Recent items each recommended item is compared with (its `near`); 0 = no `why`.", ge=0
+    )
     ann_min_items: int = _setting(
         20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
     )

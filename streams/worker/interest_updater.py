@@ -51,6 +51,7 @@ from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrit
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
+from streams.worker.explanations import add_explanations
 
 log = logging.getLogger(__name__)
 
@@ -611,23 +612,29 @@ class InterestUpdater:
 
     def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
         """One recommendation per user, on their state after their last event: one product."""
-        best, scores = self.model.recommend(folded.users, self.settings.top_k)
+        users, recent = folded.users, self.settings.explain_recent
+        parts = self.model.interest_parts(users)
+        best, scores = self.model.recommend(users, self.settings.top_k, parts)
         rounded = np.round(scores.astype(np.float64), 6).tolist()
+        why = self.model.explain(users, best, parts, recent) if recent else None
         emitted = time.time()
         ids = self.items.ids
         version = self.model_version
         out = []
         for row, (fresh, rows) in enumerate(zip(fresh_events, best.tolist(), strict=True)):
             last = fresh[-1].event
+            items = [
+                {"item_id": ids[i], "score": s}
+                for i, s in zip(rows, rounded[row], strict=True)
+                if i >= 0
+            ]
+            if why is not None:
+                add_explanations(items, why, row, ids)
             out.append(
                 orjson.dumps(
                     {
                         "user_id": last.user_id,
-                        "items": [
-                            {"item_id": ids[i], "score": s}
-                            for i, s in zip(rows, rounded[row], strict=True)
-                            if i >= 0
-                        ],
+                        "items": items,
                         "model_version": version,
                         "event_id": last.event_id,
                         "event_ts": last.ts,

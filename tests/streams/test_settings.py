@@ -49,6 +49,7 @@ CHANGED: dict[str, Any] = {
     "learning_rate": 1e-7,
     "l2": 0.0,
     "top_k": 7,
+    "explain_recent": 3,
     "recent_items": 9,
     "history_length": 11,
     "user_ttl_s": 60,
