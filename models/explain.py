@@ -77,8 +77,8 @@ def explain(
     lt, _ = unit_rows(parts.long_term.astype(np.float32, copy=False))
     st, _ = unit_rows(parts.short_term.astype(np.float32, copy=False))
     w = parts.weights.astype(np.float32)[:, None]
-    long_part = np.maximum(w * np.einsum("ukd,ud->uk", chosen, lt), 0.0)
-    short_part = np.maximum((1.0 - w) * np.einsum("ukd,ud->uk", chosen, st), 0.0)
+    long_part = np.maximum(w * np.matmul(chosen, lt[:, :, None])[:, :, 0], 0.0)
+    short_part = np.maximum((1.0 - w) * np.matmul(chosen, st[:, :, None])[:, :, 0], 0.0)
     total = long_part + short_part
     share = np.where(
         total > 0, long_part / np.where(total > 0, total, 1.0), np.broadcast_to(w, total.shape)
@@ -94,8 +94,9 @@ def explain(
         has = padded >= 0
         recent_unit, _ = unit_rows(items[np.where(has, padded, 0)].reshape(users * depth, -1))
         chosen_unit, _ = unit_rows(chosen.reshape(users * k, -1))
-        similarity = np.einsum(
-            "ukd,urd->ukr", chosen_unit.reshape(users, k, -1), recent_unit.reshape(users, depth, -1)
+        similarity = np.matmul(
+            chosen_unit.reshape(users, k, -1),
+            recent_unit.reshape(users, depth, -1).transpose(0, 2, 1),
         )
         similarity = np.where(has[:, None, :], similarity, -np.inf)
         best_recent = np.argmax(similarity, axis=2)  # first maximum: the newest
