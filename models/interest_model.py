@@ -14,6 +14,7 @@ import numpy as np
 
 from models.batch_fold import FoldedBatch, fold_batch
 from models.blend import MixWeightLearner, blend_rows
+from models.explain import Explanations, InterestParts, effective_weights, explain
 from models.gru_step import GRUStepper
 from models.interest_shift import ShiftDetector
 from models.item_table import ItemTable
@@ -117,6 +118,11 @@ class InterestModel:
 
     def scoring_vectors(self, users: Sequence[UserInterest]) -> np.ndarray:
         """:meth:`scoring_vector` of many users, as rows, in a few array operations."""
+        parts = self.interest_parts(users)
+        return blend_rows(parts.long_term, parts.short_term, parts.weights)
+
+    def interest_parts(self, users: Sequence[UserInterest]) -> InterestParts:
+        """Each user's long- and short-term rows and long-term weight, as ranking blends them."""
         dim = self.items.dim
         short = np.stack([u.short_term.vector for u in users]).astype(np.float32, copy=False)
         long = np.zeros((len(users), dim), np.float32)
@@ -132,14 +138,28 @@ class InterestModel:
             if u.long_term is not None and (self.stepper is None or u.long_term_state is None):
                 long[i] = u.long_term
         offsets = np.fromiter((u.mix_offset for u in users), np.float64, len(users))
-        return blend_rows(long, short, self.mix.weights(offsets))
+        weights = effective_weights(long, short, self.mix.weights(offsets))
+        return InterestParts(long, short, weights)
 
-    def recommend(self, users: Sequence[UserInterest], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item rows and scores per user, recent items excluded."""
-        vectors = self.scoring_vectors(users)
+    def recommend(
+        self, users: Sequence[UserInterest], k: int, parts: InterestParts | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item rows and scores per user, recent items excluded.
+
+        ``parts`` are :meth:`interest_parts` of ``users`` when the caller has them.
+        """
+        parts = parts or self.interest_parts(users)
+        vectors = blend_rows(parts.long_term, parts.short_term, parts.weights)
         unavailable = list(self.unavailable)
         rows_of = self.items.rows_of
         exclude = [rows_of(u.recent) + unavailable for u in users]
         if self.index is not None:
             return self.index.top_k(vectors, self.items.matrix, k, exclude)
         return top_k(vectors, self.items.matrix, k, exclude)
+
+    def explain(
+        self, users: Sequence[UserInterest], best: np.ndarray, parts: InterestParts, recent: int
+    ) -> Explanations:
+        """Why each of ``best`` (from :meth:`recommend`) is there; ``recent`` items compared."""
+        rows_of = self.items.rows_of
+        return explain(parts, self.items.matrix, best, [rows_of(u.recent[:recent]) for u in users])

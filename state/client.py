@@ -44,6 +44,8 @@ class UserState:
             "model_version": self.model_version,
             "recommendations": [r["item_id"] for r in self.recommendations],
             "scores": [r["score"] for r in self.recommendations],
+            # Per item: long/short shares of its score and the recent item it is nearest.
+            "why": [r.get("why") for r in self.recommendations],
             "recent_items": self.recent_items,
             "short_term": [float(x) for x in self.short_term],
             "last_topic": self.last_topic,

@@ -103,6 +103,14 @@ class KeyLayout:
     def model_version(self) -> str:
         return f"{self.prefix}model:version"
 
+    def model_shadow(self) -> str:
+        """The version workers score in the shadow of the current one (a string), if any."""
+        return f"{self.prefix}model:shadow"
+
+    def shadow_tally(self, model_version: str, name: str) -> str:
+        """One running sum of a shadow's live scoring (a number); one slot per version."""
+        return f"{self.prefix}shadow:{{{model_version}}}:{name}"
+
     def user_pattern(self) -> str:
         """User hashes only (history keys end in ':history')."""
         return f"{self.prefix}user:*}}"

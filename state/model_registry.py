@@ -21,6 +21,7 @@ import redis
 from state.codec import decode_json, encode_json, encode_vector
 from state.connection import RedisEndpoint, sync_client
 from state.keys import KeyLayout
+from state.shadow import FIELDS as SHADOW_FIELDS
 
 CHUNK = 1000
 PUBLISH_SCRIPT = resources.files("state").joinpath("publish_long_term.lua").read_text()
@@ -152,9 +153,7 @@ class ModelRegistry:
         vectors and ``gru_step`` the weights that step them: with both, workers
         move a user's long-term vector on every event.
         """
-        item_key = self.keys.items(record.version)
-        for chunk in _chunks(iter(items.items())):
-            self.client.hset(item_key, mapping={i: encode_vector(v) for i, v in chunk})
+        self._write_artefacts(record, items, projection, gru_step)
         states = long_term_states or {}
         written = 0
         for chunk in _chunks(iter(long_term.items())):
@@ -168,15 +167,52 @@ class ModelRegistry:
                     b"" if state is None else encode_vector(state.ravel()),
                 )
             written += int(self._publish_script(keys=keys, args=args, client=self.client))
-        if gru_step is not None:
-            self.client.set(self.keys.gru_step(record.version), gru_step)
-        if projection is not None:
-            self.client.set(self.keys.content_projection(record.version), projection)
         fields = record.to_redis()
         fields["published_at"] = repr(time.time()).encode()
         self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]
         self.client.set(self.keys.model_version(), record.version)
         return written
+
+    def stage(
+        self,
+        record: ModelRecord,
+        items: Mapping[str, np.ndarray],
+        projection: bytes | None = None,
+        gru_step: bytes | None = None,
+    ) -> None:
+        """Everything a worker needs to score ``record`` beside the current version,
+        without serving it: no user is written and the version pointer stays."""
+        self._write_artefacts(record, items, projection, gru_step)
+        fields = record.to_redis()
+        fields["staged_at"] = repr(time.time()).encode()
+        self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]
+
+    def staged_at(self, version: str) -> float | None:
+        raw = self.client.hget(self.keys.model_record(version), "staged_at")
+        return float(raw) if isinstance(raw, bytes) else None
+
+    def drop(self, version: str) -> str | None:
+        """Remove a version that never served (a rejected shadow); its weights file name."""
+        if version == self.current_version():
+            raise ValueError(f"{version} is the current version")
+        files = self._weights_files([version])
+        self.client.unlink(*self._version_keys(version))
+        return files[0] if files else None
+
+    def _write_artefacts(
+        self,
+        record: ModelRecord,
+        items: Mapping[str, np.ndarray],
+        projection: bytes | None,
+        gru_step: bytes | None,
+    ) -> None:
+        item_key = self.keys.items(record.version)
+        for chunk in _chunks(iter(items.items())):
+            self.client.hset(item_key, mapping={i: encode_vector(v) for i, v in chunk})
+        if gru_step is not None:
+            self.client.set(self.keys.gru_step(record.version), gru_step)
+        if projection is not None:
+            self.client.set(self.keys.content_projection(record.version), projection)
 
     def collect_old_versions(self, keep_previous: int) -> Collected:
         """Delete every version older than the current one and ``keep_previous``
@@ -228,6 +264,7 @@ class ModelRegistry:
             self.keys.gru_step(version),
             self.keys.content_projection(version),
             self.keys.model_record(version),
+            *(self.keys.shadow_tally(version, name) for name in SHADOW_FIELDS),
         )
 
     def _gc_floor(self) -> str:

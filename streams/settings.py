@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     learning_rate: float = _setting(0.5, "SGD step of the online item-vector learner.")
     l2: float = _setting(0.001, "L2 penalty of the online item-vector learner.")
     top_k: int = _setting(20, "Items per recommendation.", gt=0)
+    explain_recent: int = _setting(
+        10, "Recent items each recommended item is compared with (its `near`); 0 = no `why`.", ge=0
+    )
     ann_min_items: int = _setting(
         20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
     )
@@ -177,6 +180,18 @@ class Settings(BaseSettings):
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.3, "Dropout of the GRU.")
+    promotion: str = _setting(
+        "direct", "How a candidate that passed the offline gate goes live: direct or shadow."
+    )
+    shadow_events: int = _setting(
+        2000, "Live events a shadow candidate is scored on before it is decided.", gt=0
+    )
+    shadow_max_s: float = _setting(
+        3600.0, "Longest a shadow runs; short of INTERESTS_SHADOW_EVENTS it is rejected.", gt=0
+    )
+    shadow_users_per_batch: int = _setting(
+        64, "Most users per batch a worker scores a shadow candidate on (bounds its cost).", gt=0
+    )
     torch_threads: int = _setting(
         0, "CPU threads torch trains with (trainer, evaluate); 0: the idle cores, at least 1.", ge=0
     )
@@ -236,6 +251,13 @@ class Settings(BaseSettings):
     def _known_loss(cls, value: str) -> str:
         if value not in ("full", "sampled"):
             raise ValueError("must be full or sampled")
+        return value
+
+    @field_validator("promotion")
+    @classmethod
+    def _known_promotion(cls, value: str) -> str:
+        if value not in ("direct", "shadow"):
+            raise ValueError("must be direct or shadow")
         return value
 
     @field_validator("redis_url")

@@ -36,8 +36,16 @@ def user(user_id: str, as_json: bool) -> int:
     )
     print("recent: " + " ".join(held.recent_items[:10]))
     for rank, rec in enumerate(held.recommendations, 1):
-        print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}")
+        print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}{_why(rec.get('why'))}")
     return 0
+
+
+def _why(why: object) -> str:
+    """``  long 62% short 38%, like c1-i4``: the explanation the worker sent, if any."""
+    if not isinstance(why, dict) or "long" not in why:
+        return ""
+    text = f"  long {why['long']:.0%} short {why.get('short', 1 - why['long']):.0%}"
+    return text + (f", like {why['near']}" if why.get("near") else "")
 
 
 def _show_new_user(user_id: str, as_json: bool, settings: Settings) -> int:

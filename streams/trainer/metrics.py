@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from models.shadow import ShadowVerdict
+
 REFRESH_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600)
 
 
@@ -38,11 +40,39 @@ class TrainerMetrics:
             "Training throughput of the last refresh (sequence positions per second).",
             registry=r,
         )
+        self.shadow_ndcg = Gauge(
+            "interests_trainer_shadow_live_ndcg",
+            "Live NDCG@K of the shadow candidate and the current version on the same events.",
+            ["model"],
+            registry=r,
+        )
+        self.shadow_events = Gauge(
+            "interests_trainer_shadow_live_events",
+            "Live events the shadow candidate has been scored on so far.",
+            registry=r,
+        )
+        self.shadow_decisions = Counter(
+            "interests_trainer_shadow_decisions_total",
+            "Shadow candidates promoted or rejected on their live figures.",
+            ["decision"],
+            registry=r,
+        )
+        for decision in ("promote", "reject"):
+            self.shadow_decisions.labels(decision)
         self.last_refresh = Gauge(
             "interests_trainer_last_refresh_timestamp_seconds",
             "Unix time the last refresh finished.",
             registry=r,
         )
+
+    def shadowed(self, verdict: ShadowVerdict) -> None:
+        """One look at the shadow candidate: its live figures, and the decision if any."""
+        current, candidate = verdict.tally.mean_ndcg()
+        self.shadow_ndcg.labels("current").set(current)
+        self.shadow_ndcg.labels("candidate").set(candidate)
+        self.shadow_events.set(verdict.tally.events)
+        if verdict.decision != "wait":
+            self.shadow_decisions.labels(verdict.decision).inc()
 
     def refreshed(
         self,

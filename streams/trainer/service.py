@@ -12,13 +12,16 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from models.cold_start import cold_start_vectors
+from models.gru_step import GRUStepper
 from models.long_term import (
     GRURecommender,
     TrainConfig,
@@ -37,9 +40,11 @@ from models.long_term.refresh import (
     user_long_term,
 )
 from models.long_term.threads import apply_threads
+from models.shadow import ShadowVerdict, decide
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
+from state.shadow import ShadowStage
 from streams.metrics import serve_metrics
 from streams.settings import Settings
 from streams.trainer.metrics import TrainerMetrics
@@ -57,6 +62,10 @@ class RefreshOutcome:
     published: str | None
     result: RefreshResult | None
     seconds: float
+    staged: str | None = None
+    """A candidate put in the shadow (``INTERESTS_PROMOTION=shadow``), not yet serving."""
+    shadow: ShadowVerdict | None = None
+    """What became of a shadow candidate this refresh looked at instead of training."""
 
 
 def refresh_config(settings: Settings) -> RefreshConfig:
@@ -93,6 +102,7 @@ class Trainer:
         self.train_transform = train_transform
         self.metrics = TrainerMetrics()
         self.threads = apply_threads(settings.torch_threads)  # logged with each training
+        self.shadow = ShadowStage(self.registry.client, KeyLayout(settings.redis_prefix))
 
     def close(self) -> None:
         self.registry.close()
@@ -123,7 +133,13 @@ class Trainer:
         return outcome
 
     def refresh_once(self) -> RefreshOutcome:
+        """Decide a candidate in the shadow; else train one, gate it and publish or stage it."""
         started = time.perf_counter()
+        staged = self.shadow.current()
+        if staged is not None:  # one candidate at a time: its verdict comes first
+            verdict = self.decide_shadow(staged)
+            published = staged if verdict.decision == "promote" else None
+            return RefreshOutcome(published, None, time.perf_counter() - started, shadow=verdict)
         current = self.load_current()
         histories = self.registry.histories()
         if not histories:
@@ -149,10 +165,14 @@ class Trainer:
         )
         if not result.accepted:
             return RefreshOutcome(None, result, time.perf_counter() - started)
+        if self.settings.promotion == "shadow":
+            staged = self._stage(result)
+            return RefreshOutcome(None, result, time.perf_counter() - started, staged=staged)
         version = self._publish(result, histories)
         return RefreshOutcome(version, result, time.perf_counter() - started)
 
-    def _publish(self, result: RefreshResult, histories: dict[str, list[str]]) -> str:
+    def _save_weights(self, result: RefreshResult) -> ModelRecord:
+        """The candidate's weights file and its record (nothing in Redis yet)."""
         version = self.registry.next_version()
         data = model_to_bytes(result.model)
         self.model_dir.mkdir(parents=True, exist_ok=True)
@@ -170,27 +190,118 @@ class Trainer:
             "train_seconds": result.report.seconds,
             "n_items": len(result.vocab),
         }
-        items = item_vectors(result.model, result.vocab)
+        return ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
+
+    def _items(
+        self, model: GRURecommender, vocab: Vocabulary, record: ModelRecord
+    ) -> tuple[dict[str, np.ndarray], bytes | None]:
+        """Item vectors (with cold-start ones for catalogue items it never saw) and the
+        content projection that made those."""
+        items = item_vectors(model, vocab)
         projection, cold = cold_start_vectors(self.registry.catalog(), items)
-        figures["cold_start_items"] = len(cold)
-        record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
-        users = user_long_term(result.model, result.vocab, histories)
+        record.figures["cold_start_items"] = len(cold)
+        return {**cold, **items}, projection.to_bytes() if projection is not None else None
+
+    def _publish(self, result: RefreshResult, histories: dict[str, list[str]]) -> str:
+        record = self._save_weights(result)
+        self._serve(record, result.model, result.vocab, histories)
+        return record.version
+
+    def _serve(
+        self,
+        record: ModelRecord,
+        model: GRURecommender,
+        vocab: Vocabulary,
+        histories: dict[str, list[str]],
+        announce: Mapping[str, object] | None = None,
+    ) -> None:
+        """Write users' long-term vectors, point workers at ``record``, announce, collect."""
+        items, projection = self._items(model, vocab, record)
+        users = user_long_term(model, vocab, histories)
         self.registry.publish(
             record,
-            {**cold, **items},
+            items,
             users.vectors,
-            projection.to_bytes() if projection is not None else None,
+            projection,
             long_term_states=users.states,
             gru_step=users.stepper.to_bytes(),
         )
-        asyncio.run(self._announce(record))
+        asyncio.run(self._announce(record, announce))
         log.info(
-            "published %s (%d items, sha256 %s)", version, len(result.vocab), record.sha256[:12]
+            "published %s (%d items, sha256 %s)", record.version, len(vocab), record.sha256[:12]
         )
         collect_old_versions(self.registry, self.model_dir, self.settings.model_keep_versions)
-        return version
 
-    async def _announce(self, record: ModelRecord) -> None:
+    # -- shadow candidates (INTERESTS_PROMOTION=shadow) -------------------------
+
+    def _stage(self, result: RefreshResult) -> str:
+        """Put a candidate that passed the gate in the shadow: workers score it on live
+        events beside the current version; no user is served by it yet."""
+        record = self._save_weights(result)
+        items, projection = self._items(result.model, result.vocab, record)
+        stepper = GRUStepper.from_model(result.model)
+        self.registry.stage(record, items, projection, stepper.to_bytes())
+        self.shadow.start(record.version)
+        asyncio.run(self._announce(record, {"stage": "shadow"}))
+        log.info(
+            "%s in the shadow: decided after %d live events (or %.0f s)",
+            record.version,
+            self.settings.shadow_events,
+            self.settings.shadow_max_s,
+        )
+        return record.version
+
+    def decide_shadow(self, version: str) -> ShadowVerdict:
+        """Promote, reject or keep waiting on the candidate in the shadow."""
+        s = self.settings
+        tally = self.shadow.tally(version)
+        staged_at = self.registry.staged_at(version)
+        age = time.time() - staged_at if staged_at is not None else float("inf")
+        decision = decide(tally, age, s.shadow_events, s.shadow_max_s)
+        verdict = ShadowVerdict(version, decision, tally)
+        current_ndcg, candidate_ndcg = tally.mean_ndcg()
+        log.info(
+            "shadow %s after %d live events (%.0f s): NDCG@%d candidate %.4f, current %.4f -> %s",
+            version,
+            tally.events,
+            age,
+            s.live_quality_k,
+            candidate_ndcg,
+            current_ndcg,
+            decision,
+        )
+        self.metrics.shadowed(verdict)
+        if decision == "wait":
+            return verdict
+        live = verdict.figures(s.live_quality_k)
+        if decision == "promote":
+            self._promote(version, live)
+        else:
+            self.shadow.end(version)
+            weights_file = self.registry.drop(version)
+            if weights_file:
+                (self.model_dir / weights_file).unlink(missing_ok=True)
+            record = ModelRecord(version, "", weights_file or "", [], {})
+            asyncio.run(self._announce(record, {"stage": "rejected", **live}))
+        return verdict
+
+    def _promote(self, version: str, live: Mapping[str, object]) -> None:
+        record = self.registry.record(version)
+        if record is None:
+            raise TrainerError(f"shadow {version} has no record; cannot promote it")
+        try:
+            data = (self.model_dir / record.weights_file).read_bytes()
+            model = model_from_bytes(data, record.sha256)
+        except (OSError, ValueError) as exc:
+            raise TrainerError(f"refusing to promote {version}: {exc}") from None
+        vocab = Vocabulary(list(record.item_ids), {i: r for r, i in enumerate(record.item_ids, 1)})
+        record.figures["live"] = dict(live)
+        self._serve(record, model, vocab, self.registry.histories(), {"stage": "promoted", **live})
+        self.shadow.end(version)
+
+    async def _announce(
+        self, record: ModelRecord, extra: Mapping[str, object] | None = None
+    ) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap)
         await producer.start()
         try:
@@ -198,7 +309,9 @@ class Trainer:
                 "version": record.version,
                 "sha256": record.sha256,
                 "published_ts": time.time(),
+                "stage": "published",
                 **record.figures,
+                **(extra or {}),
             }
             await producer.send_and_wait(
                 self.settings.topic_model_updates,
@@ -214,7 +327,16 @@ class Trainer:
         while True:
             total = self.registry.events_total()
             due = time.monotonic() - last_at >= self.settings.trainer_interval_s
-            if due or total - last_total >= self.settings.trainer_min_new_events:
+            if self.shadow.current() is not None:  # decided as soon as it can be
+                try:
+                    verdict = self.refresh_once().shadow
+                except TrainerError as exc:
+                    self.metrics.refreshes.labels("failed").inc()
+                    log.error("%s; the current version stays", exc)
+                    verdict = None
+                if verdict is not None and verdict.decision != "wait":
+                    last_at, last_total = time.monotonic(), total
+            elif due or total - last_total >= self.settings.trainer_min_new_events:
                 try:
                     self._observe(self.refresh_once())
                 except TrainerError as exc:
@@ -245,6 +367,12 @@ def run_trainer(settings: Settings, once: bool) -> int:
             outcome = trainer.refresh_once()
             print(
                 f"refresh took {outcome.seconds:.1f}s; published: {outcome.published or 'nothing'}"
+                + (f"; in the shadow: {outcome.staged}" if outcome.staged else "")
+                + (
+                    f"; shadow {outcome.shadow.version}: {outcome.shadow.decision}"
+                    if outcome.shadow
+                    else ""
+                )
             )
             return 0
         trainer.run_forever()

@@ -23,6 +23,7 @@ from faust.types import TP
 
 from state import KeyLayout, UserStateStore
 from state.connection import outage_client
+from state.shadow import ShadowBook
 from streams.metrics import metrics_enabled, serve_metrics
 from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
@@ -122,7 +123,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         settings.user_ttl_s,
         settings.history_length,
     )
-    updater = InterestUpdater(settings, store)
+    updater = InterestUpdater(settings, store, ShadowBook(store.client, store.keys))
     updater.measure = metrics_enabled(settings)
     metrics = WorkerMetrics(settings.live_quality_k, settings.live_quality_window)
     app.interests_metrics = metrics  # type: ignore[attr-defined]  # for an in-process dashboard

@@ -48,9 +48,12 @@ from models.live_quality import rank_in_shown
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
+from state.shadow import ShadowBook
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
+from streams.worker.explanations import add_explanations
+from streams.worker.shadow import ShadowScoring
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +193,12 @@ class _ModelParts:
 class InterestUpdater:
     """Owns a worker's item table and learners; state itself lives in the store."""
 
-    def __init__(self, settings: Settings, store: UserStore) -> None:
+    def __init__(
+        self, settings: Settings, store: UserStore, shadow_book: ShadowBook | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.shadow = ShadowScoring(settings, store, shadow_book)
         self.rules = EventRules(
             frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
         )
@@ -264,7 +270,9 @@ class InterestUpdater:
         if force or now - self._version_checked_at >= self.settings.model_poll_s:
             self._version_checked_at = now
             version = await self.store.model_version(ONLINE_MODEL_VERSION)
-            if version != self.model_version and await self._swap(version):
+            swapped = version != self.model_version and await self._swap(version)
+            await self.shadow.poll(self.model_version)
+            if swapped:
                 return
         if force or now - self._items_loaded_at >= self.settings.item_refresh_s:
             vectors = await self.store.load_items(self.model_version)
@@ -449,7 +457,8 @@ class InterestUpdater:
     ) -> tuple[dict[str, list[_Located]], str | None]:
         """Read, fold, score, write; the users to try again and why (None: conflicts)."""
         started = time.perf_counter()
-        stored = await self.store.load_users(list(by_user), shown=self.measure)
+        shown = self.measure or self.shadow.active
+        stored = await self.store.load_users(list(by_user), shown=shown)
         if self.measure:
             out.redis_read_s.append(time.perf_counter() - started)
         users: list[StoredUser] = []
@@ -501,7 +510,31 @@ class InterestUpdater:
                     self._measure(user, fresh, written, out)
             else:
                 retry[user.user_id] = by_user[user.user_id]
+        if self.shadow.active:
+            await self._score_shadow(users, fresh_events, committed, out)
         return retry, outcome.refusal
+
+    async def _score_shadow(
+        self,
+        users: list[StoredUser],
+        fresh_events: list[list[_Located]],
+        committed: np.ndarray,
+        out: Outgoing,
+    ) -> None:
+        """The shadow candidate beside the current version, on committed users' first
+        chosen items (state before the batch, as live quality scores them)."""
+        weights = self.settings.event_weights
+        kept = [i for i in range(len(users)) if committed[i]]
+        chosen = [
+            next((x.event.item_id for x in fresh_events[i] if weights[x.event.type] > 0), None)
+            for i in kept
+        ]
+        scores = self.shadow.score([users[i] for i in kept], chosen, self.model_version, self.mix)
+        if scores is None:
+            return
+        await self.shadow.record(scores)
+        if self.measure:
+            out.live += [(scores.version, rank) for rank in scores.candidate_ranks]
 
     def _measure(
         self, user: StoredUser, fresh: list[_Located], written: float, out: Outgoing
@@ -611,23 +644,29 @@ class InterestUpdater:
 
     def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
         """One recommendation per user, on their state after their last event: one product."""
-        best, scores = self.model.recommend(folded.users, self.settings.top_k)
+        users, recent = folded.users, self.settings.explain_recent
+        parts = self.model.interest_parts(users)
+        best, scores = self.model.recommend(users, self.settings.top_k, parts)
         rounded = np.round(scores.astype(np.float64), 6).tolist()
+        why = self.model.explain(users, best, parts, recent) if recent else None
         emitted = time.time()
         ids = self.items.ids
         version = self.model_version
         out = []
         for row, (fresh, rows) in enumerate(zip(fresh_events, best.tolist(), strict=True)):
             last = fresh[-1].event
+            items = [
+                {"item_id": ids[i], "score": s}
+                for i, s in zip(rows, rounded[row], strict=True)
+                if i >= 0
+            ]
+            if why is not None:
+                add_explanations(items, why, row, ids)
             out.append(
                 orjson.dumps(
                     {
                         "user_id": last.user_id,
-                        "items": [
-                            {"item_id": ids[i], "score": s}
-                            for i, s in zip(rows, rounded[row], strict=True)
-                            if i >= 0
-                        ],
+                        "items": items,
                         "model_version": version,
                         "event_id": last.event_id,
                         "event_ts": last.ts,

@@ -60,6 +60,12 @@ def test_user_json_trending_and_forget(services: EmbeddedServices, tmp_path: Pat
     assert len(body["short_term"]) == settings.vector_size
     assert {"last_event_ts", "model_version", "mix_weight", "long_term"} <= set(body)
     assert not set(body["recommendations"]) & set(body["recent_items"])
+    # Each item says why: all short-term before any trainer ran, like a recent item.
+    assert len(body["why"]) == settings.top_k
+    assert all(w["long"] == 0.0 and w["short"] == 1.0 for w in body["why"])
+    assert all(w["near"] in body["recent_items"] for w in body["why"])
+    text = interests(settings, "user", "u3").stdout
+    assert f"long 0% short 100%, like {body['why'][0]['near']}" in text
 
     newcomer = orjson.loads(interests(settings, "user", "never-seen", "--json").stdout)
     assert newcomer["source"] == "trending" and len(newcomer["recommendations"]) > 0

@@ -182,6 +182,8 @@ def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Pa
 
     fan = [decode_json(v) for k, v in recs if k == b"fan"][-1]
     assert "c2-new" in [i["item_id"] for i in fan["items"]]  # type: ignore[attr-defined]
+    # With a long-term vector, part of the items' scores comes from it.
+    assert any(i["why"]["long"] > 0 for i in fan["items"])  # type: ignore[attr-defined]
 
     versions = [decode_json(v)["model_version"] for _, v in recs]
     assert set(versions) == {"online", "gru-1"}

@@ -198,3 +198,33 @@ def test_a_model_swap_happens_whole_or_not_at_all() -> None:
         assert set(updater.items.ids) >= set(vectors)
 
     asyncio.run(go())
+
+
+def test_each_recommended_item_says_why() -> None:
+    # Frozen item vectors, so the stored state can be checked against the message.
+    updater = InterestUpdater(settings(learning_rate=0.0), MemoryStore())
+    batch = stream(40, users=4)
+    (out,) = run(updater, [batch])
+    for key, value in out.recommendations:
+        items = orjson.loads(value)["items"]
+        mine = {orjson.loads(m.value or b"")["item_id"] for m in batch if m.key == key}
+        assert items and all(set(i["why"]) == {"long", "short", "near"} for i in items)
+        # No trainer has published: nothing comes from a long-term part.
+        assert all(i["why"]["long"] == 0.0 and i["why"]["short"] == 1.0 for i in items)
+        assert all(i["why"]["near"] in mine for i in items)
+        # The nearest recent item is the one whose vector is closest to the item's.
+        stored = updater.store.users[key.decode()]  # type: ignore[attr-defined]
+        recent = list(stored.recent_items)[:10]
+        for item in items:
+            vector = updater.items.vector(item["item_id"])
+            cosines = {
+                r: float(vector @ updater.items.vector(r))
+                / float(np.linalg.norm(vector) * np.linalg.norm(updater.items.vector(r)))
+                for r in recent
+            }
+            assert cosines[item["why"]["near"]] == pytest.approx(max(cosines.values()), abs=1e-5)
+
+
+def test_explanations_can_be_turned_off() -> None:
+    (out,) = run(InterestUpdater(settings(explain_recent=0), MemoryStore()), [stream(10)])
+    assert all("why" not in i for _, v in out.recommendations for i in orjson.loads(v)["items"])

@@ -1,0 +1,105 @@
+"""Why an item is recommended: each part's share of its score, and the recent item it is like.
+
+A blended score is ``item · (w·lt + (1 − w)·st)`` with ``lt``/``st`` the unit
+long- and short-term vectors, so it splits exactly into a long-term part
+``w·(item·lt)`` and a short-term part ``(1 − w)·(item·st)``. The share shown is
+each part's positive contribution over their sum: a part that scores the item
+below zero contributed nothing to it being chosen. When neither part is
+positive (a tiny catalogue can push such items into the list), the shares are
+the mix weights themselves.
+
+Only the recommended items are explained, so the cost is ``users × k ×
+(recent + 2) × dim``, small beside ranking the catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.blend import unit_rows
+
+
+@dataclass(frozen=True, slots=True)
+class InterestParts:
+    """Each user's two vectors (zero row = missing) and long-term weight, as ranked."""
+
+    long_term: np.ndarray  # (users, dim)
+    short_term: np.ndarray  # (users, dim)
+    weights: np.ndarray  # (users,) weight of the long-term side, missing sides resolved
+
+
+@dataclass(frozen=True, slots=True)
+class Explanations:
+    long_share: np.ndarray
+    """(users, k): share of each recommended item's score from the long-term part."""
+    nearest: np.ndarray
+    """(users, k): row of the user's recent item most like each one; -1 when none."""
+
+
+def effective_weights(
+    long_term: np.ndarray, short_term: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """The long-term weight as :func:`models.blend.blend_rows` applies it: a missing side gets 0.
+
+    >>> effective_weights(np.array([[1.0], [0.0], [1.0]]), np.array([[1.0], [1.0], [0.0]]),
+    ...                   np.array([0.3, 0.3, 0.3])).tolist()
+    [0.3, 0.0, 1.0]
+    """
+    has_lt = np.linalg.norm(long_term, axis=1) > 0
+    has_st = np.linalg.norm(short_term, axis=1) > 0
+    resolved: np.ndarray = np.where(has_lt & has_st, weights, np.where(has_lt, 1.0, 0.0))
+    return resolved
+
+
+def explain(
+    parts: InterestParts,
+    items: np.ndarray,
+    best: np.ndarray,
+    recent_rows: Sequence[Sequence[int]],
+) -> Explanations:
+    """Explanations of the rows in ``best`` (users × k, -1 = padding).
+
+    ``recent_rows[u]`` are the item rows of user ``u``'s recent items to compare
+    with (newest first; ties go to the newest).
+
+    >>> items = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], np.float32)
+    >>> parts = InterestParts(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([0.25]))
+    >>> why = explain(parts, items, np.array([[2, 0]]), [[1]])
+    >>> why.long_share.round(2).tolist(), why.nearest.tolist()
+    ([[0.25, 1.0]], [[1, 1]])
+    """
+    users, k = best.shape
+    valid = best >= 0
+    chosen = items[np.where(valid, best, 0)]  # (users, k, dim)
+    lt, _ = unit_rows(parts.long_term.astype(np.float32, copy=False))
+    st, _ = unit_rows(parts.short_term.astype(np.float32, copy=False))
+    w = parts.weights.astype(np.float32)[:, None]
+    long_part = np.maximum(w * np.matmul(chosen, lt[:, :, None])[:, :, 0], 0.0)
+    short_part = np.maximum((1.0 - w) * np.matmul(chosen, st[:, :, None])[:, :, 0], 0.0)
+    total = long_part + short_part
+    share = np.where(
+        total > 0, long_part / np.where(total > 0, total, 1.0), np.broadcast_to(w, total.shape)
+    )
+    share = np.where(valid, share, 0.0)
+
+    nearest = np.full((users, k), -1, np.intp)
+    depth = max((len(r) for r in recent_rows), default=0)
+    if depth and users:
+        padded = np.full((users, depth), -1, np.intp)
+        for u, rows in enumerate(recent_rows):
+            padded[u, : len(rows)] = rows
+        has = padded >= 0
+        recent_unit, _ = unit_rows(items[np.where(has, padded, 0)].reshape(users * depth, -1))
+        chosen_unit, _ = unit_rows(chosen.reshape(users * k, -1))
+        similarity = np.matmul(
+            chosen_unit.reshape(users, k, -1),
+            recent_unit.reshape(users, depth, -1).transpose(0, 2, 1),
+        )
+        similarity = np.where(has[:, None, :], similarity, -np.inf)
+        best_recent = np.argmax(similarity, axis=2)  # first maximum: the newest
+        found = valid & (padded[:, :1] >= 0)  # rows are filled from the front
+        nearest = np.where(found, np.take_along_axis(padded, best_recent, axis=1), -1)
+    return Explanations(share.astype(np.float32), nearest)
