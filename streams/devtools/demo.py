@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from streams.devtools.demo_trainer import demo_model_settings, start_trainer
 from streams.devtools.demo_view import (
     LEGEND,
     RecView,
+    overtime_line,
     rec_line,
     refresh_failed_line,
     refresh_line,
@@ -55,6 +56,7 @@ SWITCH_EVERY = 60  # mean events per user between interest switches
 LINE_EVERY_S = 3.0  # a watched user's line at most this often, unless something changed
 SHIFT_LINES = 8  # shifts printed; the rest are counted in the summary
 SHIFT_TRUTH_S = 15.0  # a shift this soon after a real switch of the user is "real"
+OVERTIME_S = 40.0  # longest the stream goes on past its plan to show a late swap
 DRAIN_S = 30.0  # longest wait for the last recommendations, and for the trainer
 
 
@@ -100,8 +102,16 @@ class DemoStream:
         self.switches: dict[str, tuple[int, int, float]] = {}  # user -> (from, to, monotonic)
         self._interest = list(self.source.interest)
 
-    def messages(self, until: float) -> Iterator[tuple[bytes, bytes]]:
-        while time.monotonic() < until:
+    def messages(
+        self, until: float, overtime: Callable[[], bool] = lambda: False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Events until ``until``; then on while ``overtime()`` says so, at most
+        ``OVERTIME_S`` longer (a refresh slower than planned still shows its swap)."""
+        announced = False
+        while (now := time.monotonic()) < until or (now < until + OVERTIME_S and overtime()):
+            if now >= until and not announced:
+                announced = True
+                print(overtime_line(OVERTIME_S), flush=True)
             self.sent += 1
             if self.malformed_every and self.sent % self.malformed_every == 0:
                 self.malformed += 1
@@ -286,7 +296,10 @@ async def run_stream(
     try:
         started = time.monotonic()
         async with EventProducer(settings) as producer:
-            await producer.send_all(stream.messages(started + plan.seconds), plan.rate)
+            await producer.send_all(
+                stream.messages(started + plan.seconds, lambda: _swap_pending(watcher, training)),
+                plan.rate,
+            )
         produced_for = time.monotonic() - started
         deadline = time.monotonic() + DRAIN_S
         while (latency.pending or not training.done()) and time.monotonic() < deadline:
@@ -299,6 +312,13 @@ async def run_stream(
         stop.set()
         await watching
     return stream, watcher, latency, produced_for
+
+
+def _swap_pending(watcher: DemoWatch, training: asyncio.Task[None]) -> bool:
+    """The refresh may still publish, and no recommendation of a new version came yet."""
+    if training.done() and not watcher.published:
+        return False  # the trainer ended without publishing: nothing to wait for
+    return len(watcher.versions) < 2
 
 
 async def wait_for_worker(settings: Settings, worker: ManagedProcess, timeout: float) -> None:

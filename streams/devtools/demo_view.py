@@ -80,6 +80,13 @@ def refresh_started_line(users: int, events: int) -> str:
     )
 
 
+def overtime_line(limit_s: float) -> str:
+    return (
+        f"the refresh is slower than planned (a busy machine): streaming on until the swap "
+        f"shows, at most {limit_s:.0f}s more"
+    )
+
+
 def refresh_line(update: dict[str, object]) -> str:
     """A ``model-updates`` message.
 
