@@ -122,9 +122,10 @@ class ShadowModel:
         chosen: Sequence[str],
         k: int,
     ) -> list[int]:
-        """0-based rank of each user's chosen item among the candidate's items (the
-        user's recent items excluded, as the service excludes them); ``k`` for a miss
-        or an item the candidate does not know."""
+        """0-based rank of each user's chosen item among the candidate's items, the
+        user's recent items excluded as from every list the service shows (so a
+        repeat of a recent item is a miss for both versions); ``k`` for a miss or an
+        item the candidate does not know."""
         vectors = self.user_vectors(recents, weights)
         scores = vectors @ self.items.matrix.T
         out: list[int] = []
@@ -133,7 +134,10 @@ class ShadowModel:
             if row is None or not vectors[u].any():
                 out.append(k)
                 continue
-            seen = [r for r in self.items.rows_of(recents[u]) if r != row]
+            seen = self.items.rows_of(recents[u])
+            if row in seen:  # excluded from any list the service shows, as from the current's
+                out.append(k)
+                continue
             user_scores = scores[u].copy()
             user_scores[seen] = -np.inf
             out.append(min(k, int((user_scores > user_scores[row]).sum())))
