@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 _JUMP = 3.0
 """Noise units by which an event must exceed its streak's mean drop to start a new streak."""
@@ -97,7 +97,9 @@ class ShiftState:
         return cls()
 
     def to_dict(self) -> dict[str, float]:
-        return {key: float(value) for key, value in asdict(self).items()}
+        # Field by field: dataclasses.asdict deep-copies and cost the worker
+        # more per user than the rest of the user's write.
+        return {key: float(getattr(self, key)) for key in _SHIFT_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> ShiftState:
@@ -123,6 +125,9 @@ class ShiftState:
             streak_shortfall=number("streak_shortfall"),
             cooldown_left=int(number("cooldown_left")),
         )
+
+
+_SHIFT_FIELDS = tuple(f.name for f in fields(ShiftState))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from state.connection import RedisEndpoint, outage_client
 from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
+from state.resp import fast_packing
 from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class UserStateStore:
     def __init__(
         self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
     ) -> None:
-        self.client = client
+        self.client = fast_packing(client)
         self.keys = keys
         self.dim = dim
         self.ttl_s = ttl_s

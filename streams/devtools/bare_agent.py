@@ -2,7 +2,8 @@
 
 Run as ``python -m streams.devtools.bare_agent`` with the worker's settings in the
 environment plus ``BARE_EXPECT`` (events to count) and ``BARE_RESULT`` (where
-to write ``{"events", "seconds"}``, from the first event to the last).
+to write ``{"events", "seconds", "cpu_seconds"}``, from the first event to the last;
+``cpu_seconds`` is this process's CPU time over the same span).
 """
 
 from __future__ import annotations
@@ -46,17 +47,20 @@ def main() -> None:
     @app.agent(topic)
     async def count(stream: faust.StreamT[bytes]) -> None:
         # Consumed as the worker consumes: batches of up to batch_size events.
-        seen, first = 0, 0.0
+        seen, first, first_cpu = 0, 0.0, 0.0
         batches = stream.take_events(  # type: ignore[attr-defined]
             settings.batch_size, settings.batch_within_s
         )
         async for events in batches:
             if not seen:
-                first = time.monotonic()
+                first, first_cpu = time.monotonic(), time.process_time()
             seen += len(events)
             if seen >= expect:
                 elapsed = time.monotonic() - first
-                result.write_bytes(orjson.dumps({"events": seen, "seconds": elapsed}))
+                cpu = time.process_time() - first_cpu
+                result.write_bytes(
+                    orjson.dumps({"events": seen, "seconds": elapsed, "cpu_seconds": cpu})
+                )
 
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 

@@ -136,10 +136,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     @app.agent(catalog, name="apply-catalog")
     async def apply_catalog(stream: faust.StreamT[bytes]) -> None:
         await ready()
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_size, settings.batch_within_s
-        )
-        async for events in batches:
+
+        async def handle(events: list[faust.EventT[Any]]) -> None:
             batch = [_incoming(e) for e in events]
             try:
                 out = await updater.add_catalog(batch)
@@ -155,6 +153,13 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             await produce(out)
             if updater.measure:
                 metrics.outputs(out)
+
+        # As the interactions agent consumes (not take_events): an idle catalogue
+        # topic costs nothing, where take_events woke the loop every batch window.
+        manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
+        await run_pipelined(
+            manual.events(), handle, manual.ack, settings.batch_size, settings.batch_within_s
+        )
 
     @app.timer(interval=settings.model_poll_s)  # type: ignore[untyped-decorator]
     async def poll_model() -> None:
