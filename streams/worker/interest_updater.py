@@ -51,6 +51,7 @@ from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrit
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
+from streams.worker.trails import TrailRecorder
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ class InterestUpdater:
         self.outage_waits = 0
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
+        self.trails = TrailRecorder.for_store(settings, store)
+        """Interest-evolution points of committed users, written behind the batch."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -442,6 +445,8 @@ class InterestUpdater:
                     raise RuntimeError(
                         f"{len(pending)} users kept conflicting; another writer is active"
                     )
+        if self.trails is not None:
+            self.trails.kick()
         return out
 
     async def _attempt(
@@ -499,6 +504,16 @@ class InterestUpdater:
                 out.shifts += [self._shift_message(folded, i, at, fresh) for at in folded.shifts[i]]
                 if self.measure:
                     self._measure(user, fresh, written, out)
+                if self.trails is not None:
+                    self.trails.note(
+                        user,
+                        folded.users[i],
+                        [x.event for x in fresh],
+                        folded.shifts[i],
+                        self.mix.weight(folded.users[i].mix_offset),
+                        recommendations[i],
+                        self.model_version,
+                    )
             else:
                 retry[user.user_id] = by_user[user.user_id]
         return retry, outcome.refusal
