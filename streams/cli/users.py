@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import click
 import orjson
 
 from state import InterestReader
-from state.trails import read_trail
 from streams.cli.errors import UsageError
 from streams.cli.params import current_settings
-from streams.dashboard.trail import TrailSeries, category_lookup, trail_items, trail_series
+from streams.dashboard.data import trail_of
+from streams.dashboard.trail import TrailSeries
 from streams.read_side import open_reader
 from streams.settings import Settings
 
@@ -66,23 +67,12 @@ def user(user_id: str, as_json: bool, plot: Path | None, category_pattern: str |
 
 def user_trail(reader: InterestReader, user_id: str, category_pattern: str | None) -> TrailSeries:
     """The user's trail as series, categories from the catalogue or the pattern."""
-    import re
-
     if category_pattern:
         try:
             re.compile(category_pattern)
         except re.error as exc:
             raise UsageError(f"--category-pattern is not a regex: {exc}") from exc
-    points = read_trail(reader.client, reader.keys, user_id)
-    items = sorted(trail_items(points))
-    catalogue: dict[str, dict[str, object]] = {}
-    if items:
-        raw = reader.client.hmget(reader.keys.item_meta(), items)
-        for item_id, entry in zip(items, raw, strict=True):
-            body = orjson.loads(entry) if entry else None
-            if isinstance(body, dict):
-                catalogue[item_id] = body
-    return trail_series(points, category_lookup(catalogue, category_pattern))
+    return trail_of(reader, user_id, category_pattern)[1]
 
 
 def _show_new_user(user_id: str, as_json: bool, settings: Settings) -> int:

@@ -113,7 +113,7 @@ def svg_chart(series: TrailSeries, width: int = 720, height: int = 260) -> str:
     long-term weight and short/long similarity as lines, shifts as red marks."""
     if not series.ts:
         return '<p class="empty">no trail points yet</p>'
-    pad_l, pad_r, pad_t, pad_b = 40, 130, 10, 30
+    pad_l, pad_r, pad_t, pad_b = 40, 170, 10, 30
     w, h = width - pad_l - pad_r, height - pad_t - pad_b
     t0, t1 = series.ts[0], series.ts[-1]
     span = (t1 - t0) or 1.0
@@ -148,12 +148,20 @@ def svg_chart(series: TrailSeries, width: int = 720, height: int = 260) -> str:
             f'font-size="11">{_esc(category)}</text>'
         )
         base = top
+    row = len(series.categories) + 1
     for values, colour, name in (
         (series.mix_weight, "#08519c", "long-term weight"),
         (series.similarity, "#252525", "short/long similarity"),
     ):
         pts = [(t, v) for t, v in zip(series.ts, values, strict=True) if v is not None]
         if pts:
+            ly = pad_t + 16 * row
+            parts.append(
+                f'<line x1="{width - pad_r + 6}" x2="{width - pad_r + 20}" y1="{ly + 5}" '
+                f'y2="{ly + 5}" stroke="{colour}" stroke-width="2"/>'
+                f'<text x="{width - pad_r + 24}" y="{ly + 9}" font-size="11">{name}</text>'
+            )
+            row += 1
             path = " ".join(f"{x(t):.1f},{y(max(-1.0, min(1.0, v))):.1f}" for t, v in pts)
             parts.append(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2">'
@@ -164,6 +172,11 @@ def svg_chart(series: TrailSeries, width: int = 720, height: int = 260) -> str:
             f'<line class="shift" x1="{x(shift.ts):.1f}" x2="{x(shift.ts):.1f}" y1="{pad_t}" '
             f'y2="{pad_t + h}" stroke="#cb181d" stroke-width="2" stroke-dasharray="4 2">'
             f"<title>shift to {_esc(shift.to)} (strength {shift.strength:.2f})</title></line>"
+        )
+    for v in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text x="{pad_l - 4}" y="{y(v) + 4:.1f}" font-size="10" '
+            f'text-anchor="end">{v:g}</text>'
         )
     parts.append(
         f'<text x="{pad_l}" y="{height - 8}" font-size="11">{t1 - t0:.0f} s of event time, '
