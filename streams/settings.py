@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         20, "A trail point each time a user applies this many events.", gt=0
     )
     trail_period_s: float = _setting(
-        60.0, "A trail point when a user's events enter a new period of this many seconds.", gt=0
+        300.0, "A trail point when a user's events enter a new period of this many seconds.", gt=0
     )
     dashboard_host: str = _setting(
         "127.0.0.1", "Address the dashboard listens on; loopback by default."
