@@ -163,6 +163,14 @@ def test_the_dashboard_shows_the_workers_figures_in_a_browser(
         assert sorted(a.text for a in links) == sorted(per_user)
         _save(driver, tmp_path, "dashboard-overview.png")
 
+        def throughput_shown() -> bool:  # from the second background scrape on
+            driver.refresh()  # type: ignore[attr-defined]
+            return text("#throughput") != "–"
+
+        wait_until(throughput_shown, timeout=30, what="events/s on the page")
+        assert float(text("#throughput").replace(",", "")) >= 0.0
+        links = driver.find_elements(By.CSS_SELECTOR, "tr.user-row a")  # type: ignore[attr-defined]
+
         user = links[0].text
         links[0].click()
         assert text("h1") == f"user {user}"
