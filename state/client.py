@@ -125,7 +125,12 @@ class InterestReader:
         yet applied make a new user. ``interests forget`` passes the cut-off.
         """
         stored = fence or ErasureFence.new("", {})
-        keys = (self.keys.erasure(user_id), self.keys.user(user_id), self.keys.history(user_id))
+        keys = (
+            self.keys.erasure(user_id),
+            self.keys.user(user_id),
+            self.keys.history(user_id),
+            self.keys.trail(user_id),
+        )
         held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)
 

@@ -51,6 +51,10 @@ class KeyLayout:
         """The user's bounded item history, oldest first (a list)."""
         return f"{self.prefix}user:{{{user_id}}}:history"
 
+    def trail(self, user_id: str) -> str:
+        """The user's interest-evolution trail, oldest point first (a bounded list)."""
+        return f"{self.prefix}user:{{{user_id}}}:trail"
+
     def erasure(self, user_id: str) -> str:
         """The user's erasure fence (a string counter with a TTL): set by ``forget``,
         checked by every write of the user (see docs/redis-layout.md)."""

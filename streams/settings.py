@@ -215,6 +215,23 @@ class Settings(BaseSettings):
     live_quality_window: int = _setting(
         1000, "Events per model version in the rolling live-quality window.", gt=0
     )
+    trail_length: int = _setting(240, "Points kept per user's interest trail; 0 = no trails.", ge=0)
+    trail_every_events: int = _setting(
+        20, "A trail point each time a user applies this many events.", gt=0
+    )
+    trail_period_s: float = _setting(
+        300.0, "A trail point when a user's events enter a new period of this many seconds.", gt=0
+    )
+    dashboard_host: str = _setting(
+        "127.0.0.1", "Address the dashboard listens on; loopback by default."
+    )
+    dashboard_port: int = _setting(8050, "Port of `interests dashboard`.", gt=0, le=65535)
+    dashboard_token: str = _setting(
+        "", "Token the dashboard asks for (?token= or a Bearer header); required off loopback."
+    )
+    dashboard_metrics_urls: str = _setting(
+        "", "Comma-separated /metrics URLs the dashboard reads; empty: the local worker's."
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

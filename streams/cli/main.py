@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import click
 
+from streams.cli.dashboard_cmd import dashboard
 from streams.cli.errors import invoke
 from streams.cli.evaluate import evaluate
 from streams.cli.local import bench, demo, up
@@ -27,7 +28,7 @@ def cli() -> None:
 
 
 for command in (
-    worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings
+    worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings, dashboard
 ):
     cli.add_command(command)
 

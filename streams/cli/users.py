@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from pathlib import Path
 
 import click
 import orjson
 
+from state import InterestReader
+from streams.cli.errors import UsageError
 from streams.cli.params import current_settings
+from streams.dashboard.data import trail_of
+from streams.dashboard.trail import TrailSeries
 from streams.read_side import open_reader
 from streams.settings import Settings
 
@@ -16,15 +22,34 @@ from streams.settings import Settings
 @click.command()
 @click.argument("user_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def user(user_id: str, as_json: bool) -> int:
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw the user's interest-evolution trail to this PNG (needs matplotlib).",
+)
+@click.option(
+    "--category-pattern",
+    help="Regex whose first group is an item's category, for items the catalogue has "
+    "no category for (e.g. '^(c\\d+)-').",
+)
+def user(user_id: str, as_json: bool, plot: Path | None, category_pattern: str | None) -> int:
     """Show what the service holds on a user."""
 
     settings = current_settings()
     reader = open_reader(settings)
     try:
         held = reader.get_user(user_id)
+        series = user_trail(reader, user_id, category_pattern) if plot else None
     finally:
         reader.close()
+    if plot is not None and series is not None:
+        if not series.ts:
+            raise UsageError(f"no interest trail for user {user_id} (yet)")
+        from streams.cli.trail_plot import draw
+
+        draw(series, user_id, plot)
+        print(f"wrote {plot}: {len(series)} trail points, {len(series.shifts)} shifts")
+        return 0
     if held is None:
         return _show_new_user(user_id, as_json, settings)
     if as_json:
@@ -46,6 +71,16 @@ def _why(why: object) -> str:
         return ""
     text = f"  long {why['long']:.0%} short {why.get('short', 1 - why['long']):.0%}"
     return text + (f", like {why['near']}" if why.get("near") else "")
+
+
+def user_trail(reader: InterestReader, user_id: str, category_pattern: str | None) -> TrailSeries:
+    """The user's trail as series, categories from the catalogue or the pattern."""
+    if category_pattern:
+        try:
+            re.compile(category_pattern)
+        except re.error as exc:
+            raise UsageError(f"--category-pattern is not a regex: {exc}") from exc
+    return trail_of(reader, user_id, category_pattern)[1]
 
 
 def _show_new_user(user_id: str, as_json: bool, settings: Settings) -> int:

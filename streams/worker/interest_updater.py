@@ -54,6 +54,7 @@ from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import add_explanations
 from streams.worker.shadow import ShadowScoring
+from streams.worker.trails import TrailRecorder
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ class InterestUpdater:
         self.outage_waits = 0
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
+        self.trails = TrailRecorder.for_store(settings, store)
+        """Interest-evolution points of committed users, written behind the batch."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -450,6 +453,8 @@ class InterestUpdater:
                     raise RuntimeError(
                         f"{len(pending)} users kept conflicting; another writer is active"
                     )
+        if self.trails is not None:
+            self.trails.kick()
         return out
 
     async def _attempt(
@@ -508,6 +513,16 @@ class InterestUpdater:
                 out.shifts += [self._shift_message(folded, i, at, fresh) for at in folded.shifts[i]]
                 if self.measure:
                     self._measure(user, fresh, written, out)
+                if self.trails is not None:
+                    self.trails.note(
+                        user,
+                        folded.users[i],
+                        [x.event for x in fresh],
+                        folded.shifts[i],
+                        self.mix.weight(folded.users[i].mix_offset),
+                        recommendations[i],
+                        self.model_version,
+                    )
             else:
                 retry[user.user_id] = by_user[user.user_id]
         if self.shadow.active:

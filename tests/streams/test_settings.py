@@ -97,6 +97,13 @@ CHANGED: dict[str, Any] = {
     "metrics_host": "0.0.0.0",
     "live_quality_k": 5,
     "live_quality_window": 50,
+    "trail_length": 30,
+    "trail_every_events": 5,
+    "trail_period_s": 3600.0,
+    "dashboard_host": "0.0.0.0",
+    "dashboard_port": 9050,
+    "dashboard_token": "s3cret",
+    "dashboard_metrics_urls": "http://w1:9100/metrics,http://w2:9100/metrics",
 }
 
 

@@ -1,0 +1,63 @@
+"""The dashboard's token, its freshness quantiles and its trail chart, without a browser."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from streams.dashboard.app import build_app
+from streams.dashboard.scrape import quantile
+from streams.dashboard.trail import category_lookup, svg_chart, trail_series
+from streams.devtools.embedded import EmbeddedServices
+from streams.read_side import open_reader
+from tests.support.harness import isolated_settings
+
+
+def test_quantiles_are_the_upper_bound_of_the_bucket_holding_them() -> None:
+    buckets = {0.01: 10.0, 0.1: 90.0, 1.0: 99.0, float("inf"): 100.0}
+    assert quantile(buckets, 0.5) == 0.1
+    assert quantile(buckets, 0.1) == 0.01
+    assert quantile(buckets, 0.99) == 1.0
+    assert quantile(buckets, 0.999) == float("inf")
+    assert quantile({0.1: 0.0, float("inf"): 0.0}, 0.5) is None
+
+
+def test_the_chart_marks_shifts_and_names_categories() -> None:
+    points = [
+        {"ts": 100.0, "events": 5, "mix_weight": 0.5, "similarity": 0.9, "top": ["a-1", "a-2"]},
+        {"ts": 160.0, "events": 9, "mix_weight": 0.1, "similarity": 0.2, "top": ["b-1", "a-3"],
+         "shift": {"ts": 150.0, "strength": 0.4, "to": "b-1"}},
+        {"ts": "broken"},
+    ]  # fmt: skip
+    series = trail_series(points, category_lookup({"b-1": {"category": "books"}}, r"^(\w)-"))
+    assert series.ts == [100.0, 160.0] and series.categories == ["a", "books"]
+    assert series.shares["a"] == [1.0, 0.5] and series.dominant() == ["a", "a"]
+    svg = svg_chart(series)
+    assert svg.count('class="shift"') == 1 and "shift to b-1" in svg and ">books<" in svg
+    assert "no trail points" in svg_chart(trail_series([], str))
+
+
+def test_a_token_is_asked_for_everywhere_but_healthz(services: EmbeddedServices) -> None:
+    settings = isolated_settings(services, dashboard_token="s3cret")
+
+    async def go() -> list[int]:
+        client = TestClient(TestServer(build_app(settings, open_reader(settings))))
+        await client.start_server()
+        try:
+            statuses = []
+            for path, headers in (
+                ("/", {}),
+                ("/?token=wrong", {}),
+                ("/healthz", {}),
+                ("/?token=s3cret", {}),
+                ("/", {"Authorization": "Bearer s3cret"}),
+                ("/user/nobody?token=s3cret", {}),
+            ):
+                response = await client.get(path, headers=headers)
+                statuses.append(response.status)
+            return statuses
+        finally:
+            await client.close()
+
+    assert asyncio.run(go()) == [401, 401, 200, 200, 200, 404]
