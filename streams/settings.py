@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     user_ttl_s: int = _setting(
         30 * 24 * 3600, "Seconds after which an inactive user expires.", gt=0
     )
+    topic_epoch_poll_s: float = _setting(
+        2.0,
+        "Seconds between checks for a recreated interactions topic (new id); 0: never check.",
+        ge=0,
+    )
     erasure_fence_s: int = _setting(
         24 * 3600,
         "Seconds a forgotten user stays fenced: longer than a batch in flight and a training run.",

@@ -48,8 +48,10 @@ from models.live_quality import rank_in_shown
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
+from state.epoch import unstamped
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
+from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ class InterestUpdater:
         self._trending_saved_at = 0.0
         self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
+        self.epochs: EpochWatch | None = None  # set by the app: recreated topics (state.epoch)
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
 
@@ -236,6 +239,8 @@ class InterestUpdater:
         """Load the write script, the shared prior and the current model (waits for Redis)."""
         out = Outgoing()
         await self.until_available(self.store.prepare, out)
+        if self.epochs is not None:
+            await self.until_available(self.epochs.check, out)
         await self.until_available(lambda: self.refresh_items(force=True), out)
 
     # -- the model -------------------------------------------------------------
@@ -411,6 +416,7 @@ class InterestUpdater:
         out = Outgoing()
         by_user: dict[str, list[_Located]] = {}
         now = time.time()
+        await self._check_went_back(batch, out)
         for message in batch:
             decoded = decode_event(message.value, self.rules, now)
             if isinstance(decoded, Rejection):
@@ -423,7 +429,9 @@ class InterestUpdater:
                 )
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
-            located = _Located(decoded, message.topic, message.partition, message.offset)
+            located = _Located(
+                decoded, self._stamp(message.topic), message.partition, message.offset
+            )
             by_user.setdefault(decoded.user_id, []).append(located)
         await self.until_available(self.refresh_items, out)
         pending = by_user
@@ -455,15 +463,19 @@ class InterestUpdater:
         users: list[StoredUser] = []
         fresh_events: list[list[_Located]] = []
         replayed: list[tuple[StoredUser, _Located]] = []
+        skipped = 0
         for user_id, located in by_user.items():
             user = stored[user_id]
             fresh = [x for x in located if not user.already_applied(x.topic, x.partition, x.offset)]
-            out.skipped += len(located) - len(fresh)
+            skipped += len(located) - len(fresh)
             if fresh:
                 users.append(user)
                 fresh_events.append(fresh)
             else:
                 replayed.append((user, located[-1]))
+        if skipped and await self._epoch_changed(out):  # replays, or a recreated topic?
+            return self._restamped(by_user), None
+        out.skipped += skipped
         await self._reemit(replayed, out)
         if not users:
             return {}, None
@@ -502,6 +514,44 @@ class InterestUpdater:
             else:
                 retry[user.user_id] = by_user[user.user_id]
         return retry, outcome.refusal
+
+    # -- topic epochs (state.epoch) ----------------------------------------------
+
+    async def poll_epochs(self) -> bool:
+        """True when a topic was recreated since the last look (a timer asks, between
+        batches, so a worker whose consumer sits past the new log's end notices)."""
+        if self.epochs is None:
+            return False
+        async with self._between_batches:
+            try:
+                return await self.epochs.check()
+            except StoreUnavailable as exc:
+                log.debug("epoch check skipped: %s", exc)
+                return False
+
+    def _stamp(self, topic: str) -> str:
+        return topic if self.epochs is None else self.epochs.stamp(topic)
+
+    async def _check_went_back(self, batch: Sequence[Incoming], out: Outgoing) -> None:
+        """A partition's offsets going back hint at a recreated topic: ask before stamping."""
+        if self.epochs is None:
+            return
+        back = [self.epochs.went_back(m.topic, m.partition, m.offset) for m in batch]
+        if any(back):
+            await self._epoch_changed(out)
+
+    async def _epoch_changed(self, out: Outgoing) -> bool:
+        epochs = self.epochs
+        return epochs is not None and await self.until_available(epochs.check, out)
+
+    def _restamped(self, by_user: dict[str, list[_Located]]) -> dict[str, list[_Located]]:
+        return {
+            user_id: [
+                _Located(x.event, self._stamp(unstamped(x.topic)), x.partition, x.offset)
+                for x in located
+            ]
+            for user_id, located in by_user.items()
+        }
 
     def _measure(
         self, user: StoredUser, fresh: list[_Located], written: float, out: Outgoing
