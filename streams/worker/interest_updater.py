@@ -198,7 +198,10 @@ class InterestUpdater:
         self.rules = EventRules(
             frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
         )
-        self.items = ItemTable(settings.vector_size, settings.seed)
+        self.items = ItemTable(
+            settings.vector_size, settings.seed, max_items=settings.item_table_max
+        )
+        self.items.on_recycle = self._recycled
         self.mix = MixWeightLearner()
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
@@ -286,6 +289,13 @@ class InterestUpdater:
         self.unavailable_ids = set(item_ids)
         self.model.unavailable = {self.items.index_of(i) for i in item_ids}
 
+    def _recycled(self, row: int, old_id: str) -> None:
+        """A full item table gave ``row`` to a new item: row-keyed state forgets ``old_id``
+        (an unavailable item seen again is flagged again at the next reload)."""
+        self.model.unavailable.discard(row)
+        if row < len(self.trending.scores):
+            self.trending.scores[row] = 0.0
+
     def _set_prior(self, stored_change: float) -> None:
         self.mix.global_logit[0] = (
             self.mix.initial_logit + stored_change + (self._pending.mix_prior_delta)
@@ -332,7 +342,9 @@ class InterestUpdater:
             self.settings.vector_size,
             self.settings.seed,
             new_item_scale=TRAINED_SPACE_NEW_ITEM_SCALE,
+            max_items=max(self.settings.item_table_max, len(vectors)),  # the model's all fit
         )
+        items.on_recycle = self._recycled
         items.load(vectors)
         stepper = self._stepper(version, await self.store.load_gru_step(version))
         raw = await self.store.load_projection(version)
@@ -456,6 +468,7 @@ class InterestUpdater:
         self, by_user: dict[str, list[_Located]], out: Outgoing
     ) -> tuple[dict[str, list[_Located]], str | None]:
         """Read, fold, score, write; the users to try again and why (None: conflicts)."""
+        self.items.begin_batch()  # rows this attempt uses are not recycled under it
         started = time.perf_counter()
         stored = await self.store.load_users(list(by_user), shown=self.measure)
         if self.measure:

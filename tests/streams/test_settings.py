@@ -30,6 +30,7 @@ FIELDS = dict(Settings.model_fields)
 CHANGED: dict[str, Any] = {
     "kafka_bootstrap": "broker:19092",
     "topic_epoch_poll_s": 0.0,
+    "item_table_max": 1000,
     "ann_min_items": 5000,
     "ann_m": 32,
     "ann_ef_construction": 400,
