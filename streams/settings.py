@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         "Most items a worker holds in memory (beyond a model's own); least recently seen go.",
         gt=0,
     )
+    item_ttl_s: int = _setting(
+        30 * 24 * 3600,
+        "Seconds after which an item no event chose leaves items:online, and an unavailable "
+        "item its catalogue entry.",
+        gt=0,
+    )
     recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.", gt=0)
     history_length: int = _setting(200, "Items of each user's history kept for the trainer.")
     user_ttl_s: int = _setting(

@@ -24,8 +24,10 @@ from faust.types import TP
 from state import KeyLayout, UserStateStore
 from state.connection import outage_client
 from state.epoch import TopicEpochs
+from state.item_ageing import ItemAgeing
 from streams.metrics import metrics_enabled, serve_metrics
 from streams.settings import Settings
+from streams.worker.ageing import AgeingTracker
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
@@ -125,6 +127,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         settings.history_length,
     )
     updater = InterestUpdater(settings, store)
+    updater.ageing = AgeingTracker(ItemAgeing(store.client, store.keys, settings.item_ttl_s))
     if settings.topic_epoch_poll_s:
         epochs = TopicEpochs(store.client, store.keys)
         updater.epochs = EpochWatch(settings.kafka_bootstrap, [settings.topic_interactions], epochs)
@@ -177,6 +180,12 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             for tp in mine:
                 await app.consumer.seek(tp, 0)
             log.warning("reading %d partitions of the recreated topic from 0", len(mine))
+
+    @app.timer(interval=settings.item_refresh_s)  # type: ignore[untyped-decorator]
+    async def age_items() -> None:
+        """Date the items events named, and remove those unused for INTERESTS_ITEM_TTL_S."""
+        if ready.done and updater.ageing is not None:
+            await updater.ageing.flush()
 
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:

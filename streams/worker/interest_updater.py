@@ -50,6 +50,7 @@ from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
 from state.epoch import unstamped
 from streams.settings import Settings
+from streams.worker.ageing import AgeingTracker
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
@@ -215,6 +216,7 @@ class InterestUpdater:
         self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
         self.epochs: EpochWatch | None = None  # set by the app: recreated topics (state.epoch)
+        self.ageing: AgeingTracker | None = None  # set by the app: item dates (state.item_ageing)
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
 
@@ -414,6 +416,8 @@ class InterestUpdater:
         await self.until_available(lambda: self.store.add_new_items(self.model_version, cold), out)
         gone = {i for i, ok in available.items() if not ok}
         back = {i for i, ok in available.items() if ok}
+        if self.ageing is not None:
+            self.ageing.marked(available)
         self._set_unavailable((self.unavailable_ids | gone) - back)
         return out
 
@@ -605,6 +609,10 @@ class InterestUpdater:
         self._pending.events += sum(
             len(w.new_items) for w, ok in zip(writes, committed.tolist(), strict=True) if ok
         )
+        if self.ageing is not None:
+            for w, ok in zip(writes, committed.tolist(), strict=True):
+                if ok:
+                    self.ageing.saw(w.new_items)
         shared = folded.shared
         take = committed[shared.event_owner]
         self.trending.add_many(

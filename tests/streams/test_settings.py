@@ -31,6 +31,7 @@ CHANGED: dict[str, Any] = {
     "kafka_bootstrap": "broker:19092",
     "topic_epoch_poll_s": 0.0,
     "item_table_max": 1000,
+    "item_ttl_s": 3600,
     "ann_min_items": 5000,
     "ann_m": 32,
     "ann_ef_construction": 400,
