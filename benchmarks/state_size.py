@@ -130,26 +130,61 @@ def users_figures(client: redis.Redis, url: str, args: argparse.Namespace) -> di
         ),
         "field_value_bytes_mean": field_bytes,
     }
+    print(json.dumps(out), file=sys.stderr, flush=True)
+    rows = [client.hgetall(k) for k in hashes]
+    client.flushdb()
     if args.users:
-        rows = [client.hgetall(k) for k in hashes]
-        client.flushdb()
-        before = int(client.info("memory")["used_memory"])
-        started = time.perf_counter()
-        with client.pipeline(transaction=False) as pipe:
-            for n in range(args.users):
-                key = KEYS.user(f"user-{n:08d}")
-                pipe.hset(key, mapping=rows[n % len(rows)])
-                pipe.expire(key, settings.user_ttl_s)
-                if n % 5000 == 4999:
-                    pipe.execute()
-            pipe.execute()
-        after = int(client.info("memory")["used_memory"])
-        out["bulk_users"] = args.users
-        out["bulk_write_s"] = round(time.perf_counter() - started, 1)
-        out["used_memory_mb_after_bulk"] = round(after / 2**20, 1)
-        out["used_memory_bytes_per_user"] = round((after - before) / args.users, 1)
-        client.flushdb()
+        out["bulk"] = _bulk(client, rows, args.users, settings.user_ttl_s, None, ())
+    # What a deployment or a leaner hash would save (fewer users: the cost is per user).
+    variants = {
+        "listpack_value_1024": (1024, ()),
+        "listpack_value_1024_without_recommendations": (1024, (b"recommendations",)),
+    }
+    for name, (listpack, dropped) in variants.items():
+        out[name] = _bulk(client, rows, args.variant_users, settings.user_ttl_s, listpack, dropped)
     return out
+
+
+def _bulk(
+    client: redis.Redis,
+    rows: list[dict[bytes, bytes]],
+    users: int,
+    ttl_s: int,
+    listpack_value: int | None,
+    dropped: tuple[bytes, ...],
+) -> dict[str, Any]:
+    """``users`` copies of the sampled hashes (round robin): used_memory growth per user."""
+    default = client.config_get("hash-max-listpack-value")["hash-max-listpack-value"]
+    if listpack_value is not None:
+        client.config_set("hash-max-listpack-value", listpack_value)
+    rows = [{k: v for k, v in row.items() if k not in dropped} for row in rows]
+    before = int(client.info("memory")["used_memory"])
+    started = time.perf_counter()
+    with client.pipeline(transaction=False) as pipe:
+        for n in range(users):
+            key = KEYS.user(f"user-{n:08d}")
+            pipe.hset(key, mapping=rows[n % len(rows)])  # type: ignore[arg-type]
+            pipe.expire(key, ttl_s)
+            if n % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+    after = int(client.info("memory")["used_memory"])
+    encoding = client.object("encoding", KEYS.user("user-00000000"))
+    figures = {
+        "users": users,
+        "hash_max_listpack_value": listpack_value or int(default),
+        "without_fields": [f.decode() for f in dropped],
+        "encoding": encoding.decode() if isinstance(encoding, bytes) else encoding,
+        "write_s": round(time.perf_counter() - started, 1),
+        "used_memory_mb": round(after / 2**20, 1),
+        "bytes_per_user": round((after - before) / users, 1),
+    }
+    print(json.dumps(figures), file=sys.stderr, flush=True)
+    client.flushdb(asynchronous=True)
+    while client.dbsize():
+        time.sleep(0.2)
+    client.config_set("hash-max-listpack-value", default)
+    return figures
 
 
 def items_figures(client: redis.Redis, args: argparse.Namespace) -> dict[str, Any]:
@@ -232,6 +267,9 @@ def main() -> None:
     parser.add_argument("--events-per-user", type=int, default=20)
     parser.add_argument("--gru-state", type=int, default=64, help="floats of a user's GRU state")
     parser.add_argument("--users", type=int, default=100_000, help="users copied for used_memory")
+    parser.add_argument(
+        "--variant-users", type=int, default=100_000, help="users per what-if variant"
+    )
     parser.add_argument("--catalogue", type=int, default=100_000, help="items for per-item bytes")
     parser.add_argument("--items", type=int, default=1_000_000, help="new ids for worker RSS")
     parser.add_argument("--rss-child", nargs=3, type=int, help=argparse.SUPPRESS)
@@ -244,7 +282,7 @@ def main() -> None:
         server = start_redis(Path(tmp))
         try:
             args.redis_url = f"redis://127.0.0.1:{server.port}/0"
-            client = redis.Redis.from_url(args.redis_url)
+            client = redis.Redis.from_url(args.redis_url, socket_timeout=600)
             figures = {
                 "redis_version": client.info("server")["redis_version"],
                 "users": users_figures(client, args.redis_url, args),
