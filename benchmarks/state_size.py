@@ -132,7 +132,7 @@ def users_figures(client: redis.Redis, url: str, args: argparse.Namespace) -> di
     }
     print(json.dumps(out), file=sys.stderr, flush=True)
     rows = [client.hgetall(k) for k in hashes]
-    client.flushdb()
+    _flush(client)
     if args.users:
         out["bulk"] = _bulk(client, rows, args.users, settings.user_ttl_s, None, ())
     # What a deployment or a leaner hash would save (fewer users: the cost is per user).
@@ -180,11 +180,16 @@ def _bulk(
         "bytes_per_user": round((after - before) / users, 1),
     }
     print(json.dumps(figures), file=sys.stderr, flush=True)
-    client.flushdb(asynchronous=True)
-    while client.dbsize():
-        time.sleep(0.2)
+    _flush(client)
     client.config_set("hash-max-listpack-value", default)
     return figures
+
+
+def _flush(client: redis.Redis) -> None:
+    """Empty the database and wait until its memory is freed (lazy freeing included)."""
+    client.flushdb()
+    while int(client.info("memory").get("lazyfree_pending_objects", 0)):
+        time.sleep(0.2)
 
 
 def items_figures(client: redis.Redis, args: argparse.Namespace) -> dict[str, Any]:
