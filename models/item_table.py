@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -32,25 +32,59 @@ every known item, so thousands of new items would crowd every list: new
 items start near-neutral there, as the trainer grows new rows."""
 
 
+EVICT_SHARE = 16
+"""A full table picks its next victims in bulk: the least recently seen 1/16 of its rows."""
+
+
 class ItemTable:
     """Item ids and their vectors; rows are appended, never reordered.
+
+    With ``max_items``, a full table gives a new item the row of the least
+    recently seen one (seen: asked for by :meth:`index_of`, as every event's
+    item is), so an endless stream of new item ids does not grow a worker's
+    memory without bound. Rows keep their numbers (a row's item changes);
+    ``on_recycle(row, old_id)`` tells the owner, whose row-keyed state
+    (unavailable rows, trending) must forget the old item. Rows seen since the
+    last :meth:`begin_batch` are never taken: a batch with more distinct items
+    than the cap grows the table past it instead.
 
     >>> table = ItemTable(dim=2, seed=0)
     >>> table.index_of("a"), table.index_of("b"), table.index_of("a")
     (0, 1, 0)
     >>> table.matrix.shape
     (2, 2)
+    >>> small = ItemTable(dim=2, seed=0, max_items=2)
+    >>> small.index_of("a"), small.index_of("b"), small.begin_batch(), small.index_of("b")
+    (0, 1, None, 1)
+    >>> small.index_of("c"), "a" in small, len(small)  # "a" was seen least recently
+    (0, False, 2)
     """
 
     def __init__(
-        self, dim: int, seed: int, capacity: int = 1024, new_item_scale: float = 1.0
+        self,
+        dim: int,
+        seed: int,
+        capacity: int = 1024,
+        new_item_scale: float = 1.0,
+        max_items: int | None = None,
     ) -> None:
         self.dim = dim
         self.seed = seed
         self.new_item_scale = new_item_scale
+        self.max_items = max_items
         self.ids: list[str] = []
         self._index: dict[str, int] = {}
         self._rows = np.zeros((capacity, dim), dtype=np.float32)
+        self._seen = np.zeros(capacity, dtype=np.int64)  # per row: the batch it was last seen in
+        self._batch = 1
+        self._victims: list[int] = []
+        self._victim_mark = 0
+        self.on_recycle: Callable[[int, str], None] | None = None
+        self.recycled = 0  # rows given to a new item so far
+
+    def begin_batch(self) -> None:
+        """Rows seen from now on belong to a new batch; older ones may be recycled."""
+        self._batch += 1
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,6 +110,7 @@ class ItemTable:
         if row is None:
             start = initial_item_vector(item_id, self.dim, self.seed)
             row = self._append(item_id, np.float32(self.new_item_scale) * start)
+        self._seen[row] = self._batch
         return row
 
     def vector(self, item_id: str) -> np.ndarray:
@@ -91,19 +126,67 @@ class ItemTable:
             self._rows[row] = vector
 
     def load(self, vectors: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]]) -> None:
-        """Overwrite or add many vectors at once (a reload from the store)."""
+        """Overwrite or add many vectors at once (a reload from the store); never
+        recycles a row for one (see the class)."""
         pairs = vectors.items() if isinstance(vectors, Mapping) else vectors
         for item_id, vector in pairs:
-            if vector.shape == (self.dim,):
-                self.set_vector(item_id, vector)
+            if vector.shape != (self.dim,):
+                continue
+            row = self._index.get(item_id)
+            if row is not None:
+                self._rows[row] = vector
+            elif self.max_items is None or len(self.ids) < self.max_items:
+                # Loaded, not seen: first to go when the table is full. A full table
+                # takes no more: an item left out starts from its initial vector
+                # when an event asks for it, and the next reload overwrites that.
+                self._seen[self._append(item_id, vector)] = 0
 
     def _append(self, item_id: str, vector: np.ndarray) -> int:
         row = len(self.ids)
+        if self.max_items is not None and row >= self.max_items:
+            victim = self._victim()
+            if victim is not None:
+                return self._recycle(victim, item_id, vector)
         if row == self._rows.shape[0]:
-            grown = np.zeros((max(1, row * 2), self.dim), dtype=np.float32)
+            size = max(1, row * 2)
+            grown = np.zeros((size, self.dim), dtype=np.float32)
             grown[:row] = self._rows
             self._rows = grown
+            seen = np.zeros(size, dtype=np.int64)
+            seen[:row] = self._seen[:row]
+            self._seen = seen
         self._rows[row] = vector
+        self._seen[row] = self._batch
         self.ids.append(item_id)
         self._index[item_id] = row
+        return row
+
+    def _victim(self) -> int | None:
+        """The least recently seen row not seen in this batch (None: all are in use)."""
+        while True:
+            while self._victims:
+                row = self._victims.pop()
+                if self._seen[row] < self._batch and self._seen[row] <= self._victim_mark:
+                    return row
+            n = len(self.ids)
+            take = max(1, n // EVICT_SHARE)
+            seen = self._seen[:n]
+            oldest = np.argpartition(seen, take - 1)[:take] if take < n else np.arange(n)
+            oldest = oldest[seen[oldest] < self._batch]
+            if not len(oldest):
+                return None
+            # Most recently seen first, so pop() takes the least recently seen.
+            self._victims = oldest[np.argsort(-seen[oldest], kind="stable")].tolist()
+            self._victim_mark = int(seen[oldest].max())
+
+    def _recycle(self, row: int, item_id: str, vector: np.ndarray) -> int:
+        old = self.ids[row]
+        del self._index[old]
+        self.ids[row] = item_id
+        self._index[item_id] = row
+        self._rows[row] = vector
+        self._seen[row] = self._batch
+        self.recycled += 1
+        if self.on_recycle is not None:
+            self.on_recycle(row, old)
         return row

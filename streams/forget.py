@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from state.epoch import current_stamp
 from state.erasure import ErasureFence
 from streams.read_side import open_reader
 from streams.settings import Settings
@@ -24,7 +25,9 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     """
     reader = open_reader(settings)
     try:
-        fence = ErasureFence.new(settings.topic_interactions, await _log_ends(settings))
+        # The fence names the topic as stamps of its current epoch do (state.epoch).
+        topic = current_stamp(reader.client, reader.keys, settings.topic_interactions)
+        fence = ErasureFence.new(topic, await _log_ends(settings))
         deleted = reader.forget(user_id, settings.erasure_fence_s, fence)
     finally:
         reader.close()

@@ -119,10 +119,26 @@ class Settings(BaseSettings):
     hold_outputs_s: float = _setting(
         0.0, "Test only: seconds a worker waits between a batch's write and its produce.", ge=0
     )
+    item_table_max: int = _setting(
+        200_000,
+        "Most items a worker holds in memory (beyond a model's own); least recently seen go.",
+        gt=0,
+    )
+    item_ttl_s: int = _setting(
+        30 * 24 * 3600,
+        "Seconds after which an item no event chose leaves items:online, and an unavailable "
+        "item its catalogue entry.",
+        gt=0,
+    )
     recent_items: int = _setting(50, "Recent items kept per user and excluded from recs.", gt=0)
     history_length: int = _setting(200, "Items of each user's history kept for the trainer.")
     user_ttl_s: int = _setting(
         30 * 24 * 3600, "Seconds after which an inactive user expires.", gt=0
+    )
+    topic_epoch_poll_s: float = _setting(
+        2.0,
+        "Seconds between checks for a recreated interactions topic (new id); 0: never check.",
+        ge=0,
     )
     erasure_fence_s: int = _setting(
         24 * 3600,

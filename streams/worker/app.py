@@ -23,9 +23,13 @@ from faust.types import TP
 
 from state import KeyLayout, UserStateStore
 from state.connection import outage_client
+from state.epoch import TopicEpochs
+from state.item_ageing import ItemAgeing
 from state.shadow import ShadowBook
 from streams.metrics import metrics_enabled, serve_metrics
 from streams.settings import Settings
+from streams.worker.ageing import AgeingTracker
+from streams.worker.epoch_watch import EpochWatch
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
 from streams.worker.metrics import WorkerMetrics
@@ -124,6 +128,10 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         settings.history_length,
     )
     updater = InterestUpdater(settings, store, ShadowBook(store.client, store.keys))
+    updater.ageing = AgeingTracker(ItemAgeing(store.client, store.keys, settings.item_ttl_s))
+    if settings.topic_epoch_poll_s:
+        epochs = TopicEpochs(store.client, store.keys)
+        updater.epochs = EpochWatch(settings.kafka_bootstrap, [settings.topic_interactions], epochs)
     updater.measure = metrics_enabled(settings)
     metrics = WorkerMetrics(settings.live_quality_k, settings.live_quality_window)
     app.interests_metrics = metrics  # type: ignore[attr-defined]  # for an in-process dashboard
@@ -167,6 +175,24 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         if ready.done:
             await updater.poll_model()
 
+    @app.timer(interval=settings.topic_epoch_poll_s or 3600.0)  # type: ignore[untyped-decorator]
+    async def watch_epochs() -> None:
+        """The interactions topic recreated under this worker (state.epoch): its log
+        restarted at 0, so read the new log from its start."""
+        if ready.done and await updater.poll_epochs():
+            mine = [
+                tp for tp in app.consumer.assignment() if tp.topic == settings.topic_interactions
+            ]
+            for tp in mine:
+                await app.consumer.seek(tp, 0)
+            log.warning("reading %d partitions of the recreated topic from 0", len(mine))
+
+    @app.timer(interval=settings.item_refresh_s)  # type: ignore[untyped-decorator]
+    async def age_items() -> None:
+        """Date the items events named, and remove those unused for INTERESTS_ITEM_TTL_S."""
+        if ready.done and updater.ageing is not None:
+            await updater.ageing.flush()
+
     @app.agent(interactions, name="apply-interactions")
     async def apply_interactions(stream: faust.StreamT[bytes]) -> None:
         await recommendations.maybe_declare()
@@ -208,6 +234,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
                 server.shutdown()
             with contextlib.suppress(Exception):
                 await outputs.stop()
+            if updater.epochs is not None:
+                await updater.epochs.close()
             with contextlib.suppress(Exception):
                 await store.aclose()
 

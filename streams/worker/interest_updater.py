@@ -48,9 +48,12 @@ from models.live_quality import rank_in_shown
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
+from state.epoch import unstamped
 from state.shadow import ShadowBook
 from streams.settings import Settings
+from streams.worker.ageing import AgeingTracker
 from streams.worker.dead_letter import DeadLetter
+from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import add_explanations
 from streams.worker.shadow import ShadowScoring
@@ -203,7 +206,10 @@ class InterestUpdater:
         self.rules = EventRules(
             frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
         )
-        self.items = ItemTable(settings.vector_size, settings.seed)
+        self.items = ItemTable(
+            settings.vector_size, settings.seed, max_items=settings.item_table_max
+        )
+        self.items.on_recycle = self._recycled
         self.mix = MixWeightLearner()
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
@@ -216,6 +222,8 @@ class InterestUpdater:
         self._trending_saved_at = 0.0
         self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
+        self.epochs: EpochWatch | None = None  # set by the app: recreated topics (state.epoch)
+        self.ageing: AgeingTracker | None = None  # set by the app: item dates (state.item_ageing)
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
         self.trails = TrailRecorder.for_store(settings, store)
@@ -245,6 +253,8 @@ class InterestUpdater:
         """Load the write script, the shared prior and the current model (waits for Redis)."""
         out = Outgoing()
         await self.until_available(self.store.prepare, out)
+        if self.epochs is not None:
+            await self.until_available(self.epochs.check, out)
         await self.until_available(lambda: self.refresh_items(force=True), out)
 
     # -- the model -------------------------------------------------------------
@@ -292,6 +302,13 @@ class InterestUpdater:
         self.unavailable_ids = set(item_ids)
         self.model.unavailable = {self.items.index_of(i) for i in item_ids}
 
+    def _recycled(self, row: int, old_id: str) -> None:
+        """A full item table gave ``row`` to a new item: row-keyed state forgets ``old_id``
+        (an unavailable item seen again is flagged again at the next reload)."""
+        self.model.unavailable.discard(row)
+        if row < len(self.trending.scores):
+            self.trending.scores[row] = 0.0
+
     def _set_prior(self, stored_change: float) -> None:
         self.mix.global_logit[0] = (
             self.mix.initial_logit + stored_change + (self._pending.mix_prior_delta)
@@ -338,7 +355,9 @@ class InterestUpdater:
             self.settings.vector_size,
             self.settings.seed,
             new_item_scale=TRAINED_SPACE_NEW_ITEM_SCALE,
+            max_items=max(self.settings.item_table_max, len(vectors)),  # the model's all fit
         )
+        items.on_recycle = self._recycled
         items.load(vectors)
         stepper = self._stepper(version, await self.store.load_gru_step(version))
         raw = await self.store.load_projection(version)
@@ -408,6 +427,8 @@ class InterestUpdater:
         await self.until_available(lambda: self.store.add_new_items(self.model_version, cold), out)
         gone = {i for i, ok in available.items() if not ok}
         back = {i for i, ok in available.items() if ok}
+        if self.ageing is not None:
+            self.ageing.marked(available)
         self._set_unavailable((self.unavailable_ids | gone) - back)
         return out
 
@@ -422,6 +443,7 @@ class InterestUpdater:
         out = Outgoing()
         by_user: dict[str, list[_Located]] = {}
         now = time.time()
+        await self._check_went_back(batch, out)
         for message in batch:
             decoded = decode_event(message.value, self.rules, now)
             if isinstance(decoded, Rejection):
@@ -434,7 +456,9 @@ class InterestUpdater:
                 )
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
-            located = _Located(decoded, message.topic, message.partition, message.offset)
+            located = _Located(
+                decoded, self._stamp(message.topic), message.partition, message.offset
+            )
             by_user.setdefault(decoded.user_id, []).append(located)
         await self.until_available(self.refresh_items, out)
         pending = by_user
@@ -461,6 +485,7 @@ class InterestUpdater:
         self, by_user: dict[str, list[_Located]], out: Outgoing
     ) -> tuple[dict[str, list[_Located]], str | None]:
         """Read, fold, score, write; the users to try again and why (None: conflicts)."""
+        self.items.begin_batch()  # rows this attempt uses are not recycled under it
         started = time.perf_counter()
         shown = self.measure or self.shadow.active
         stored = await self.store.load_users(list(by_user), shown=shown)
@@ -469,15 +494,19 @@ class InterestUpdater:
         users: list[StoredUser] = []
         fresh_events: list[list[_Located]] = []
         replayed: list[tuple[StoredUser, _Located]] = []
+        skipped = 0
         for user_id, located in by_user.items():
             user = stored[user_id]
             fresh = [x for x in located if not user.already_applied(x.topic, x.partition, x.offset)]
-            out.skipped += len(located) - len(fresh)
+            skipped += len(located) - len(fresh)
             if fresh:
                 users.append(user)
                 fresh_events.append(fresh)
             else:
                 replayed.append((user, located[-1]))
+        if skipped and await self._epoch_changed(out):  # replays, or a recreated topic?
+            return self._restamped(by_user), None
+        out.skipped += skipped
         await self._reemit(replayed, out)
         if not users:
             return {}, None
@@ -551,6 +580,44 @@ class InterestUpdater:
         if self.measure:
             out.live += [(scores.version, rank) for rank in scores.candidate_ranks]
 
+    # -- topic epochs (state.epoch) ----------------------------------------------
+
+    async def poll_epochs(self) -> bool:
+        """True when a topic was recreated since the last look (a timer asks, between
+        batches, so a worker whose consumer sits past the new log's end notices)."""
+        if self.epochs is None:
+            return False
+        async with self._between_batches:
+            try:
+                return await self.epochs.check()
+            except StoreUnavailable as exc:
+                log.debug("epoch check skipped: %s", exc)
+                return False
+
+    def _stamp(self, topic: str) -> str:
+        return topic if self.epochs is None else self.epochs.stamp(topic)
+
+    async def _check_went_back(self, batch: Sequence[Incoming], out: Outgoing) -> None:
+        """A partition's offsets going back hint at a recreated topic: ask before stamping."""
+        if self.epochs is None:
+            return
+        back = [self.epochs.went_back(m.topic, m.partition, m.offset) for m in batch]
+        if any(back):
+            await self._epoch_changed(out)
+
+    async def _epoch_changed(self, out: Outgoing) -> bool:
+        epochs = self.epochs
+        return epochs is not None and await self.until_available(epochs.check, out)
+
+    def _restamped(self, by_user: dict[str, list[_Located]]) -> dict[str, list[_Located]]:
+        return {
+            user_id: [
+                _Located(x.event, self._stamp(unstamped(x.topic)), x.partition, x.offset)
+                for x in located
+            ]
+            for user_id, located in by_user.items()
+        }
+
     def _measure(
         self, user: StoredUser, fresh: list[_Located], written: float, out: Outgoing
     ) -> None:
@@ -590,6 +657,10 @@ class InterestUpdater:
         self._pending.events += sum(
             len(w.new_items) for w, ok in zip(writes, committed.tolist(), strict=True) if ok
         )
+        if self.ageing is not None:
+            for w, ok in zip(writes, committed.tolist(), strict=True):
+                if ok:
+                    self.ageing.saw(w.new_items)
         shared = folded.shared
         take = committed[shared.event_owner]
         self.trending.add_many(

@@ -117,3 +117,43 @@ def test_load_accepts_mapping_and_pairs_and_skips_wrong_shapes() -> None:
     table.load([("b", np.array([2.0, 2.0])), ("a", np.array([0.0, 5.0]))])
     assert table.ids == ["a", "b"]
     assert table.matrix.tolist() == [[0.0, 5.0], [2.0, 2.0]]
+
+
+def test_a_full_table_recycles_the_least_recently_seen_row() -> None:
+    table = ItemTable(dim=2, seed=0, max_items=3)
+    recycled: list[tuple[int, str]] = []
+    table.on_recycle = lambda row, old: recycled.append((row, old))
+    for item in ("a", "b", "c"):
+        table.begin_batch()
+        table.index_of(item)
+    table.begin_batch()
+    table.index_of("a")  # seen again: "b" is now the least recently seen
+    table.begin_batch()
+    assert table.index_of("d") == 1
+    assert recycled == [(1, "b")]
+    assert "b" not in table and table.ids == ["a", "d", "c"] and len(table) == 3
+    assert np.allclose(table.vector("d"), initial_item_vector("d", 2, 0))
+    assert table.index_of("e") == 2  # "c" next
+    assert table.recycled == 2
+
+
+def test_rows_seen_in_the_current_batch_are_never_recycled() -> None:
+    table = ItemTable(dim=2, seed=0, max_items=2)
+    rows = [table.index_of(item) for item in ("a", "b", "c", "d")]  # one batch, 4 items
+    assert rows == [0, 1, 2, 3]  # grew past the cap rather than lose a row in use
+    table.begin_batch()
+    table.index_of("d")
+    assert table.index_of("e") in (0, 1, 2)  # a row of an earlier batch
+    assert len(table) == 4
+
+
+def test_a_reload_fills_a_capped_table_but_never_recycles_for_it() -> None:
+    table = ItemTable(dim=2, seed=0, max_items=2)
+    table.index_of("seen")
+    table.load({"a": np.array([1.0, 1.0]), "b": np.array([2.0, 2.0]), "seen": np.ones(2)})
+    assert table.ids == ["seen", "a"]  # "b" did not fit; "seen" was overwritten
+    assert table.vector("seen").tolist() == [1.0, 1.0]
+    table.begin_batch()
+    table.index_of("seen")
+    table.begin_batch()
+    assert table.index_of("new") == 1  # the loaded, never seen row goes first

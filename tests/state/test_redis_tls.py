@@ -26,6 +26,8 @@ import redis
 
 from state import InterestReader, StoredUser, UserStateStore, UserWrite
 from state.connection import RedisEndpoint, async_client, sync_client
+from state.epoch import TopicEpochs
+from state.item_ageing import ItemAgeing
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord
 from state.user_store import SharedWrite
@@ -174,6 +176,10 @@ async def _worker_side(endpoint: RedisEndpoint) -> None:
         assert await store.model_version("online") == "online"
         assert await store.load_gru_step("online") is None
         assert await store.load_projection("online") is None
+        ageing = ItemAgeing(store.client, store.keys, 60)  # the worker's ageing timer
+        await ageing.mark(["aged"], gone=["gone"], back=["back"], now=0.0)
+        assert await ageing.sweep(now=1000.0) == (1, 1)
+        assert not await TopicEpochs(store.client, store.keys).observe({"interactions": "id"})
     finally:
         await store.aclose()
 
