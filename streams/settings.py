@@ -31,7 +31,15 @@ from pydantic_settings.sources.utils import parse_env_vars
 ENV_PREFIX = "INTERESTS_"
 
 DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "like": 3.0, "purchase": 5.0, "skip": -1.0}
+    {
+        "view": 1.0,
+        "click": 2.0,
+        "add_to_cart": 3.0,
+        "like": 3.0,
+        "purchase": 5.0,
+        "skip": -1.0,
+        "search": 2.0,
+    }
 )
 
 
@@ -129,6 +137,11 @@ class Settings(BaseSettings):
     # NoDecode: the library would read a mapping as JSON; the variable is NAME:WEIGHT text.
     event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."
+    )
+    text_model: str = _setting(
+        "auto",
+        "Text encoder for searches and item texts: auto (all-MiniLM-L6-v2 if the [text] extra "
+        "is installed, else hashed words), minilm (required), hashed.",
     )
     max_event_bytes: int = _setting(65536, "Events larger than this go to the DLQ.", gt=0)
     max_future_skew_s: float = _setting(300.0, "Events dated further ahead go to the DLQ.")
@@ -230,6 +243,13 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one event type is needed")
         return MappingProxyType(dict(value))
+
+    @field_validator("text_model")
+    @classmethod
+    def _known_text_model(cls, value: str) -> str:
+        if value not in ("auto", "minilm", "hashed"):
+            raise ValueError("must be auto, minilm or hashed")
+        return value
 
     @field_validator("trainer_loss")
     @classmethod

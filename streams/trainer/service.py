@@ -37,6 +37,7 @@ from models.long_term.refresh import (
     user_long_term,
 )
 from models.long_term.threads import apply_threads
+from models.text_encoder import TextEncoder, load_text_encoder
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
@@ -171,7 +172,9 @@ class Trainer:
             "n_items": len(result.vocab),
         }
         items = item_vectors(result.model, result.vocab)
-        projection, cold = cold_start_vectors(self.registry.catalog(), items)
+        projection, cold = cold_start_vectors(
+            self.registry.catalog(), items, encoder=self._text_encoder()
+        )
         figures["cold_start_items"] = len(cold)
         record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
         users = user_long_term(result.model, result.vocab, histories)
@@ -189,6 +192,12 @@ class Trainer:
         )
         collect_old_versions(self.registry, self.model_dir, self.settings.model_keep_versions)
         return version
+
+    def _text_encoder(self) -> TextEncoder | None:
+        """Loaded at the first publish, kept: item texts join the content projection."""
+        if not hasattr(self, "_encoder"):
+            self._encoder = load_text_encoder(self.settings.text_model, self.threads.threads)
+        return self._encoder
 
     async def _announce(self, record: ModelRecord) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap)

@@ -51,6 +51,7 @@ from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrit
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
+from streams.worker.search import SearchPlacer
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ class InterestUpdater:
         self._trending_saved_at = 0.0
         self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
+        self.searches = SearchPlacer(settings.text_model, settings.short_term_half_life_s)
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
 
@@ -236,6 +238,7 @@ class InterestUpdater:
         """Load the write script, the shared prior and the current model (waits for Redis)."""
         out = Outgoing()
         await self.until_available(self.store.prepare, out)
+        await self.searches.load()
         await self.until_available(lambda: self.refresh_items(force=True), out)
 
     # -- the model -------------------------------------------------------------
@@ -470,9 +473,16 @@ class InterestUpdater:
         folded = self.model.fold(
             [self._interest(u) for u in users],
             [
-                [EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset) for x in fresh]
+                [
+                    EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset)
+                    for x in fresh
+                    if x.event.is_item
+                ]
                 for fresh in fresh_events
             ],
+        )
+        await self.searches.apply(
+            folded, fresh_events, self.projection, self.items.matrix, self.settings.event_weights
         )
         recommendations = self._recommend(folded, fresh_events)
         writes = [
@@ -517,7 +527,10 @@ class InterestUpdater:
         if user.shown is None:
             return
         weights = self.settings.event_weights
-        chosen = next((x.event.item_id for x in fresh if weights[x.event.type] > 0), None)
+        chosen = next(
+            (x.event.item_id for x in fresh if x.event.is_item and weights[x.event.type] > 0),
+            None,
+        )
         if chosen is None:
             return
         try:
@@ -655,7 +668,9 @@ class InterestUpdater:
             model_version=self.model_version,
             recommendations=recommendation,
             # The trainer's input: what the user chose, not what they skipped.
-            new_items=[x.event.item_id for x in fresh if weights[x.event.type] > 0],
+            new_items=[
+                x.event.item_id for x in fresh if x.event.is_item and weights[x.event.type] > 0
+            ],
             mix_offset=after.mix_offset,
             mix_weight=self.mix.weight(after.mix_offset),
             shift_state=after.shift_state.to_dict() if after.shift_state else None,
