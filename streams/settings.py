@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     metrics_port: int = _setting(
         0, "Port of the Prometheus /metrics of a worker or trainer; 0 = off.", ge=0, le=65535
     )
+    rerank_port: int = _setting(
+        0, "Port of a worker's POST /rerank (at INTERESTS_METRICS_HOST); 0 = off.", ge=0, le=65535
+    )
     metrics_host: str = _setting("127.0.0.1", "Address /metrics listens on; loopback by default.")
     live_quality_k: int = _setting(
         10, "K of live HR@K, NDCG@K and MRR@K (an event vs the list last shown).", gt=0

@@ -14,6 +14,7 @@ import click
 from streams.cli.errors import invoke
 from streams.cli.evaluate import evaluate
 from streams.cli.local import bench, demo, up
+from streams.cli.rerank import rerank
 from streams.cli.service import trainer, worker
 from streams.cli.settings_cmd import settings
 from streams.cli.stream import produce, replay
@@ -30,6 +31,7 @@ for command in (
     worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings
 ):
     cli.add_command(command)
+cli.add_command(rerank)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:

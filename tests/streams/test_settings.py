@@ -55,6 +55,7 @@ CHANGED: dict[str, Any] = {
     "erasure_fence_s": 120,
     "event_weights": {"a": 0.5, "b": -3.0},
     "max_event_bytes": 1024,
+    "rerank_port": 9311,
     "text_model": "hashed",
     "max_future_skew_s": 1.5,
     "batch_size": 13,

@@ -29,7 +29,7 @@ DIM = 16
 KINDS = ("red running shoe", "blue woollen hat", "green garden chair")
 
 
-def publish_model(settings: object) -> None:
+def publish_model(settings: object, text_model: str = "auto") -> None:
     """A version with item vectors (one direction per kind) and a content projection
     fitted on the items' titles, as the trainer publishes (with the text model when
     the ``[text]`` extra is installed)."""
@@ -40,7 +40,7 @@ def publish_model(settings: object) -> None:
         catalog[f"i{n}"] = {"title": f"{KINDS[kind]} {n}", "description": "in stock"}
         base = np.eye(DIM, dtype=np.float32)[kind]
         vectors[f"i{n}"] = base + 0.05 * rng.standard_normal(DIM).astype(np.float32)
-    projection, _ = cold_start_vectors(catalog, vectors, encoder=load_text_encoder("auto"))
+    projection, _ = cold_start_vectors(catalog, vectors, encoder=load_text_encoder(text_model))
     assert projection is not None
     registry = ModelRegistry(
         sync_client(settings),  # type: ignore[arg-type]
