@@ -172,9 +172,9 @@ class Trainer:
             "n_items": len(result.vocab),
         }
         items = item_vectors(result.model, result.vocab)
-        projection, cold = cold_start_vectors(
-            self.registry.catalog(), items, encoder=self._text_encoder()
-        )
+        catalog = self.registry.catalog()  # the text model loads only for a catalogue
+        encoder = self._text_encoder() if catalog else None
+        projection, cold = cold_start_vectors(catalog, items, encoder=encoder)
         figures["cold_start_items"] = len(cold)
         record = ModelRecord(version, sha256_hex(data), weights_file, result.vocab.ids, figures)
         users = user_long_term(result.model, result.vocab, histories)
