@@ -61,12 +61,10 @@ def rerank(
         return [Ranked(i, None if i not in vectors else 0.0, None, rank_of[i]) for i in unique]
     matrix = np.stack([vectors[i] for i in known]).astype(np.float32)
     scores = matrix @ direction.astype(np.float32)
-    order = np.argsort(-scores, kind="stable")  # ties keep the input order
+    order = np.argsort(-scores, kind="stable").tolist()  # ties keep the input order
     reasons = _closest_recent(matrix, [r for r in recent if r in vectors], vectors)
-    ranked = [
-        Ranked(known[n], round(float(scores[n]), 6), reasons[n], rank_of[known[n]])
-        for n in order.tolist()
-    ]
+    rounded = np.round(scores.astype(np.float64), 6).tolist()
+    ranked = [Ranked(known[n], rounded[n], reasons[n], rank_of[known[n]]) for n in order]
     return ranked + unknown
 
 

@@ -56,7 +56,14 @@ def read_rerank_input(
     recent = [str(i) for i in decode_json(recent_raw, [])][:RECENT_FOR_REASONS]
     wanted = list(dict.fromkeys([*candidates, *recent]))
     raw: list[bytes | None] = client.hmget(keys.items(version), wanted) if wanted else []  # type: ignore[assignment]
-    vectors = {i: decode_vector(v) for i, v in zip(wanted, raw, strict=True) if v}
+    present = [(i, v) for i, v in zip(wanted, raw, strict=True) if v]
+    vectors: dict[str, np.ndarray] = {}
+    if present and len({len(v) for _, v in present}) == 1:  # one decode for all rows
+        rows = np.frombuffer(b"".join(v for _, v in present), "<f4").astype(np.float32)
+        rows = rows.reshape(len(present), -1)
+        vectors = {i: rows[n] for n, (i, _) in enumerate(present)}
+    else:
+        vectors = {i: decode_vector(v) for i, v in present}
     long_term = decode_vector(lt) if lt and lt_version and lt_version.decode() == version else None
     return RerankInput(
         known_user=st is not None,
