@@ -238,7 +238,6 @@ class InterestUpdater:
         """Load the write script, the shared prior and the current model (waits for Redis)."""
         out = Outgoing()
         await self.until_available(self.store.prepare, out)
-        await self.searches.load()
         await self.until_available(lambda: self.refresh_items(force=True), out)
 
     # -- the model -------------------------------------------------------------

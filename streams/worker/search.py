@@ -4,7 +4,8 @@ A batch's queries are encoded together (one call of the sentence model, in a
 thread so the event loop keeps heartbeating) and placed by the model
 version's content projection at a typical item length; each user's searches
 are then added to their folded short-term vector (:mod:`models.signals`).
-Without a projection (the ``online`` version, before any refresh) a search is
+The sentence model is loaded at the first search that a projection fitted
+with text places. Without a projection (the ``online`` version, before any refresh) a search is
 still applied (counted, its offset stored) but cannot move the vector: the
 worker counts those as ``unplaced``.
 """
@@ -25,7 +26,7 @@ from models.content_projection import ContentProjection
 from models.interest_model import FoldedBatch
 from models.short_term import UserVector
 from models.signals import add_signals
-from models.text_encoder import TextEncoder, load_text_encoder, place_texts
+from models.text_encoder import HASHED_FEATURES, TextEncoder, load_text_encoder, place_texts
 from streams.worker.events import Event
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,15 @@ class SearchPlacer:
         self.unplaced = 0
         self.encode_s = 0.0  # time spent placing queries (encoder and projection)
         self._norm: tuple[int, int, float] | None = None  # (id, rows, median) of a matrix
+        self._loaded = False
 
     async def load(self) -> None:
-        """Load the sentence model (seconds) off the event loop; None: hashed words."""
+        """Load the sentence model (seconds) off the event loop; None: hashed words.
+
+        Called at the first search placed by a projection fitted with text, so a
+        worker that never needs the model never pays for it (time, memory)."""
         self.encoder = await asyncio.to_thread(load_text_encoder, self.text_model)
+        self._loaded = True
         log.info(
             "search queries are placed by %s",
             self.encoder.name if self.encoder else "their hashed words",
@@ -86,6 +92,8 @@ class SearchPlacer:
         if projection is None:
             self.unplaced += len(queries)
             return
+        if projection.n_features > HASHED_FEATURES and not self._loaded:
+            await self.load()
         started = time.perf_counter()
         texts = [event.query or "" for _, event in queries]
         vectors = await asyncio.to_thread(
