@@ -39,7 +39,7 @@ from models.ann_index import HnswParams, HnswTopK, build_top_k
 from models.batch_fold import FoldedBatch, ShiftAt
 from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
-from models.content_projection import ContentProjection, ItemFeatures, hash_features
+from models.content_projection import ContentProjection, ItemFeatures
 from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
@@ -392,7 +392,7 @@ class InterestUpdater:
             catalog[item_id] = raw
             available[item_id] = is_available
             if self.projection is not None and item_id not in self.items:
-                placed = self.projection.project(hash_features(features))
+                placed = await self.searches.place_item(features, raw, self.projection)
                 self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
                 cold[item_id] = self.items.vector(item_id)
         await self.until_available(lambda: self.store.save_catalog(catalog, available), out)

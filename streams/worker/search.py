@@ -20,13 +20,21 @@ from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
+import orjson
 
 from models.cold_start import typical_norm
-from models.content_projection import ContentProjection
+from models.content_projection import ContentProjection, ItemFeatures, hash_features
 from models.interest_model import FoldedBatch
 from models.short_term import UserVector
 from models.signals import add_signals
-from models.text_encoder import HASHED_FEATURES, TextEncoder, load_text_encoder, place_texts
+from models.text_encoder import (
+    HASHED_FEATURES,
+    TextEncoder,
+    item_text,
+    load_text_encoder,
+    place_texts,
+    text_features,
+)
 from streams.worker.events import Event
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,23 @@ class SearchPlacer:
         if self._norm is None or self._norm[:2] != key:
             self._norm = (*key, typical_norm(matrix) if len(matrix) else 1.0)
         return self._norm[2]
+
+    async def place_item(
+        self, features: ItemFeatures, raw: bytes, projection: ContentProjection
+    ) -> np.ndarray:
+        """A new catalogue item's projected vector (not yet at item length): its hashed
+        features, and its title and description when the projection was fitted with text."""
+        hashed = hash_features(features)
+        if projection.n_features == hashed.size:
+            return projection.project(hashed)
+        if not self._loaded:
+            await self.load()
+        body = orjson.loads(raw)
+        text = item_text(body) if isinstance(body, dict) else ""
+        row = await asyncio.to_thread(
+            text_features, hashed[None, :], [text], self.encoder, projection.n_features
+        )
+        return projection.project(row[0])
 
     async def apply(
         self,

@@ -128,3 +128,28 @@ def test_without_a_projection_a_search_counts_but_moves_nothing() -> None:
     apply(updater, [[message(0, type="view", item_id="a"), message(1, type="search", query="q")]])
     assert store.users["u1"].events_applied == 2
     assert updater.searches.unplaced == 1
+
+
+def test_a_new_catalogue_item_is_placed_by_a_projection_fitted_with_text() -> None:
+    """A worker without the sentence model still places items when the trainer had it."""
+    from models.content_projection import ContentProjection
+    from models.text_encoder import HASHED_FEATURES
+
+    catalog, vectors = catalogue()
+    projection, _ = cold_start_vectors(catalog, vectors)
+    assert projection is not None
+    rng = np.random.default_rng(0)
+    text_rows = 0.01 * rng.standard_normal((384, DIM)).astype(np.float32)
+    wide = ContentProjection(np.vstack([projection.weights, text_rows]), 40)
+    assert wide.n_features == HASHED_FEATURES + 384
+    updater, store = updater_with_model()
+    store.projections["v1"] = wide.to_bytes()
+    entry = {"item_id": "new-hat", "title": "blue woollen hat", "description": "warm"}
+
+    async def go() -> None:
+        await updater.start()
+        await updater.add_catalog([Incoming("items", 0, 0, orjson.dumps(entry), b"new-hat")])
+
+    asyncio.run(go())
+    assert int(np.argmax(updater.items.vector("new-hat"))) == 1  # with the hats
+    assert "new-hat" in store.items["v1"]
