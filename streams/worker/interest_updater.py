@@ -340,6 +340,7 @@ class InterestUpdater:
             except (ValueError, KeyError, OSError) as exc:
                 log.error("model %s: unusable content projection (%s); staying", version, exc)
                 return None
+        await self.searches.prepare(projection)
         try:  # in a thread: the event loop goes on (heartbeats); this batch waits for it
             index = await asyncio.to_thread(self._build_index, items.matrix)
         except (MemoryError, RuntimeError) as exc:

@@ -4,10 +4,11 @@ A batch's queries are encoded together (one call of the sentence model, in a
 thread so the event loop keeps heartbeating) and placed by the model
 version's content projection at a typical item length; each user's searches
 are then added to their folded short-term vector (:mod:`models.signals`).
-The sentence model is loaded at the first search that a projection fitted
-with text places. Without a projection (the ``online`` version, before any refresh) a search is
-still applied (counted, its offset stored) but cannot move the vector: the
-worker counts those as ``unplaced``.
+The sentence model is loaded with the first model version whose projection
+was fitted with text (before the worker switches to it). Without a projection
+(the ``online`` version, before any refresh) a search is still applied
+(counted, its offset stored) but cannot move the vector: the worker counts
+those as ``unplaced``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class SearchPlacer:
             "search queries are placed by %s",
             self.encoder.name if self.encoder else "their hashed words",
         )
+
+    async def prepare(self, projection: ContentProjection | None) -> None:
+        """Load the sentence model with a version whose projection was fitted with text,
+        before the worker switches to it, so no batch or catalogue entry waits for it."""
+        if projection is not None and projection.n_features > HASHED_FEATURES and not self._loaded:
+            await self.load()
 
     def _length(self, matrix: np.ndarray) -> float:
         key = (id(matrix), len(matrix))
