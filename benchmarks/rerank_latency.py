@@ -98,8 +98,8 @@ def main() -> None:
                 t = time.perf_counter()
                 reader.rerank(user, items)
                 times.append(time.perf_counter() - t)
-            n = args.candidates
-            print(f"read client, {n} candidates, {args.items} items: {percentiles(times)}")
+            k = args.candidates
+            print(f"read client, {k} candidates, {args.items} items: {percentiles(times)}")
 
             port = free_port()
             server = make_server(
@@ -123,7 +123,7 @@ def main() -> None:
                 if n >= 100:
                     times.append(time.perf_counter() - t)
             server.shutdown()
-            print(f"POST /rerank (urllib, a connection each), {n} candidates: {percentiles(times)}")
+            print(f"POST /rerank (urllib, a connection each), {k} candidates: {percentiles(times)}")
         finally:
             redis_process.stop()
 
