@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -113,6 +114,32 @@ class InterestReader:
         if user is not None and user.recommendations:
             return [str(r["item_id"]) for r in user.recommendations]
         return self.trending()
+
+    def rerank(self, user_id: str, candidate_item_ids: Sequence[str]) -> dict[str, Any]:
+        """The candidates ordered for the user, with scores and explanations.
+
+        ``{"user_id", "known_user", "model_version", "items": [{"item_id", "score",
+        "because", "input_rank"}]}``; items the model has no vector for (and every
+        item of a user it has never seen) keep their input order, after the others.
+        """
+        from models.rerank import rerank  # the math; the client stays light to import
+        from state.rerank import read_rerank_input
+
+        got = read_rerank_input(self.client, self.keys, user_id, candidate_item_ids)
+        ranked = rerank(
+            candidate_item_ids,
+            got.vectors,
+            got.short_term,
+            got.long_term,
+            got.long_term_weight,
+            got.recent,
+        )
+        return {
+            "user_id": user_id,
+            "known_user": got.known_user,
+            "model_version": got.model_version,
+            "items": [r.to_json() for r in ranked],
+        }
 
     def forget(self, user_id: str, fence_s: int, fence: ErasureFence | None = None) -> bool:
         """Delete every key held on the user and fence them for ``fence_s`` seconds;

@@ -31,7 +31,15 @@ from pydantic_settings.sources.utils import parse_env_vars
 ENV_PREFIX = "INTERESTS_"
 
 DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "like": 3.0, "purchase": 5.0, "skip": -1.0}
+    {
+        "view": 1.0,
+        "click": 2.0,
+        "add_to_cart": 3.0,
+        "like": 3.0,
+        "purchase": 5.0,
+        "skip": -1.0,
+        "search": 2.0,
+    }
 )
 
 
@@ -149,6 +157,11 @@ class Settings(BaseSettings):
     event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."
     )
+    text_model: str = _setting(
+        "auto",
+        "Text encoder for searches and item texts: auto (all-MiniLM-L6-v2 if the [text] extra "
+        "is installed, else hashed words), minilm (required), hashed.",
+    )
     max_event_bytes: int = _setting(65536, "Events larger than this go to the DLQ.", gt=0)
     max_future_skew_s: float = _setting(300.0, "Events dated further ahead go to the DLQ.")
     batch_size: int = _setting(500, "Most events a worker applies in one batch.", gt=0)
@@ -224,6 +237,9 @@ class Settings(BaseSettings):
     metrics_port: int = _setting(
         0, "Port of the Prometheus /metrics of a worker or trainer; 0 = off.", ge=0, le=65535
     )
+    rerank_port: int = _setting(
+        0, "Port of a worker's POST /rerank (at INTERESTS_METRICS_HOST); 0 = off.", ge=0, le=65535
+    )
     metrics_host: str = _setting("127.0.0.1", "Address /metrics listens on; loopback by default.")
     live_quality_k: int = _setting(
         10, "K of live HR@K, NDCG@K and MRR@K (an event vs the list last shown).", gt=0
@@ -278,6 +294,13 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one event type is needed")
         return MappingProxyType(dict(value))
+
+    @field_validator("text_model")
+    @classmethod
+    def _known_text_model(cls, value: str) -> str:
+        if value not in ("auto", "minilm", "hashed"):
+            raise ValueError("must be auto, minilm or hashed")
+        return value
 
     @field_validator("trainer_loss")
     @classmethod

@@ -15,6 +15,7 @@ from streams.cli.dashboard_cmd import dashboard
 from streams.cli.errors import invoke
 from streams.cli.evaluate import evaluate
 from streams.cli.local import bench, demo, up
+from streams.cli.rerank import rerank
 from streams.cli.service import trainer, worker
 from streams.cli.settings_cmd import settings
 from streams.cli.stream import produce, replay
@@ -31,6 +32,7 @@ for command in (
     worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings, dashboard
 ):
     cli.add_command(command)
+cli.add_command(rerank)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:

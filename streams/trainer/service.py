@@ -41,6 +41,7 @@ from models.long_term.refresh import (
 )
 from models.long_term.threads import apply_threads
 from models.shadow import ShadowVerdict, decide
+from models.text_encoder import TextEncoder, load_text_encoder
 from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
@@ -198,7 +199,9 @@ class Trainer:
         """Item vectors (with cold-start ones for catalogue items it never saw) and the
         content projection that made those."""
         items = item_vectors(model, vocab)
-        projection, cold = cold_start_vectors(self.registry.catalog(), items)
+        catalog = self.registry.catalog()  # the text model loads only for a catalogue
+        encoder = self._text_encoder() if catalog else None
+        projection, cold = cold_start_vectors(catalog, items, encoder=encoder)
         record.figures["cold_start_items"] = len(cold)
         return {**cold, **items}, projection.to_bytes() if projection is not None else None
 
@@ -298,6 +301,12 @@ class Trainer:
         record.figures["live"] = dict(live)
         self._serve(record, model, vocab, self.registry.histories(), {"stage": "promoted", **live})
         self.shadow.end(version)
+
+    def _text_encoder(self) -> TextEncoder | None:
+        """Loaded at the first publish, kept: item texts join the content projection."""
+        if not hasattr(self, "_encoder"):
+            self._encoder = load_text_encoder(self.settings.text_model, self.threads.threads)
+        return self._encoder
 
     async def _announce(
         self, record: ModelRecord, extra: Mapping[str, object] | None = None

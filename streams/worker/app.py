@@ -35,6 +35,7 @@ from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import Outputs, SendReport
 from streams.worker.pipeline import run_pipelined
+from streams.worker.rerank_http import serve_rerank
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         runner = BatchRunner(updater)
         totals = WorkerTotals(settings.stats_log_interval_s)
         server = serve_metrics(metrics.registry, settings)
+        rerank_server = serve_rerank(settings)
 
         async def handle(events: list[faust.EventT[Any]]) -> None:
             started = time.perf_counter()
@@ -232,6 +234,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             totals.log()
             if server is not None:
                 server.shutdown()
+            if rerank_server is not None:
+                rerank_server.shutdown()
             with contextlib.suppress(Exception):
                 await outputs.stop()
             if updater.epochs is not None:

@@ -16,6 +16,10 @@ from typing import Any
 import orjson
 
 MAX_ID_LENGTH = 256
+SEARCH = "search"
+"""The event type that carries a ``query`` instead of an ``item_id``."""
+MAX_QUERY_LENGTH = 512
+"""Longest search query in characters; a longer one is dead-lettered, not cut."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +31,19 @@ class Event:
     type: str
     ts: float
     event_id: str | None = None
+    query: str | None = None  # search events only; their item_id is ""
+
+    @property
+    def is_item(self) -> bool:
+        """Whether the event names an item (a search names a query instead)."""
+        return self.query is None
 
     def to_json(self) -> bytes:
-        body: dict[str, Any] = {
-            "user_id": self.user_id,
-            "item_id": self.item_id,
-            "type": self.type,
-            "ts": self.ts,
-        }
+        body: dict[str, Any] = {"user_id": self.user_id, "type": self.type, "ts": self.ts}
+        if self.is_item:
+            body["item_id"] = self.item_id
+        else:
+            body["query"] = self.query
         if self.event_id is not None:
             body["event_id"] = self.event_id
         return orjson.dumps(body)
@@ -91,13 +100,31 @@ def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
     event_type = body.get("type")
     if not isinstance(event_type, str) or event_type not in rules.event_types:
         raise _Invalid(f"unknown event type {event_type!r}")
+    user_id = _identifier(body, "user_id")
+    is_search = event_type == SEARCH
     return Event(
-        user_id=_identifier(body, "user_id"),
-        item_id=_identifier(body, "item_id"),
+        user_id=user_id,
+        item_id="" if is_search else _identifier(body, "item_id"),
         type=event_type,
         ts=_timestamp(body.get("ts"), now, rules.max_future_skew_s),
         event_id=_optional_identifier(body, "event_id"),
+        query=_query(body) if is_search else None,
     )
+
+
+def _query(body: Mapping[str, Any]) -> str:
+    """A search's query text: a non-empty string of at most :data:`MAX_QUERY_LENGTH`."""
+    value = body.get("query")
+    if value is None:
+        raise _Invalid("search event without a query")
+    if not isinstance(value, str):
+        raise _Invalid(f"query must be a string, not {type(value).__name__}")
+    text = " ".join(value.split())
+    if not text:
+        raise _Invalid("empty query")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise _Invalid(f"query longer than {MAX_QUERY_LENGTH} characters")
+    return text
 
 
 def _identifier(body: Mapping[str, Any], name: str) -> str:

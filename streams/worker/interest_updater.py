@@ -39,7 +39,7 @@ from models.ann_index import HnswParams, HnswTopK, build_top_k
 from models.batch_fold import FoldedBatch, ShiftAt
 from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
-from models.content_projection import ContentProjection, ItemFeatures, hash_features
+from models.content_projection import ContentProjection, ItemFeatures
 from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
@@ -56,6 +56,7 @@ from streams.worker.dead_letter import DeadLetter
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import add_explanations
+from streams.worker.search import SearchPlacer
 from streams.worker.shadow import ShadowScoring
 from streams.worker.trails import TrailRecorder
 
@@ -224,6 +225,7 @@ class InterestUpdater:
         self.outage_waits = 0
         self.epochs: EpochWatch | None = None  # set by the app: recreated topics (state.epoch)
         self.ageing: AgeingTracker | None = None  # set by the app: item dates (state.item_ageing)
+        self.searches = SearchPlacer(settings.text_model, settings.short_term_half_life_s)
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
         self.trails = TrailRecorder.for_store(settings, store)
@@ -368,6 +370,7 @@ class InterestUpdater:
             except (ValueError, KeyError, OSError) as exc:
                 log.error("model %s: unusable content projection (%s); staying", version, exc)
                 return None
+        await self.searches.prepare(projection)
         try:  # in a thread: the event loop goes on (heartbeats); this batch waits for it
             index = await asyncio.to_thread(self._build_index, items.matrix)
         except (MemoryError, RuntimeError) as exc:
@@ -420,7 +423,7 @@ class InterestUpdater:
             catalog[item_id] = raw
             available[item_id] = is_available
             if self.projection is not None and item_id not in self.items:
-                placed = self.projection.project(hash_features(features))
+                placed = await self.searches.place_item(features, raw, self.projection)
                 self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
                 cold[item_id] = self.items.vector(item_id)
         await self.until_available(lambda: self.store.save_catalog(catalog, available), out)
@@ -513,9 +516,16 @@ class InterestUpdater:
         folded = self.model.fold(
             [self._interest(u) for u in users],
             [
-                [EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset) for x in fresh]
+                [
+                    EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset)
+                    for x in fresh
+                    if x.event.is_item
+                ]
                 for fresh in fresh_events
             ],
+        )
+        await self.searches.apply(
+            folded, fresh_events, self.projection, self.items.matrix, self.settings.event_weights
         )
         recommendations = self._recommend(folded, fresh_events)
         writes = [
@@ -632,7 +642,10 @@ class InterestUpdater:
         if user.shown is None:
             return
         weights = self.settings.event_weights
-        chosen = next((x.event.item_id for x in fresh if weights[x.event.type] > 0), None)
+        chosen = next(
+            (x.event.item_id for x in fresh if x.event.is_item and weights[x.event.type] > 0),
+            None,
+        )
         if chosen is None:
             return
         try:
@@ -780,7 +793,9 @@ class InterestUpdater:
             model_version=self.model_version,
             recommendations=recommendation,
             # The trainer's input: what the user chose, not what they skipped.
-            new_items=[x.event.item_id for x in fresh if weights[x.event.type] > 0],
+            new_items=[
+                x.event.item_id for x in fresh if x.event.is_item and weights[x.event.type] > 0
+            ],
             mix_offset=after.mix_offset,
             mix_weight=self.mix.weight(after.mix_offset),
             shift_state=after.shift_state.to_dict() if after.shift_state else None,

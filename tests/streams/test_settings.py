@@ -63,6 +63,8 @@ CHANGED: dict[str, Any] = {
     "erasure_fence_s": 120,
     "event_weights": {"a": 0.5, "b": -3.0},
     "max_event_bytes": 1024,
+    "rerank_port": 9311,
+    "text_model": "hashed",
     "max_future_skew_s": 1.5,
     "batch_size": 13,
     "batch_within_s": 0.5,
@@ -377,7 +379,7 @@ def test_event_weights_round_trip_through_the_environment(weights: dict[str, flo
 
 def test_format_weights_is_parsed_back() -> None:
     text = format_weights(DEFAULT_EVENT_WEIGHTS)
-    assert text == "view:1,click:2,add_to_cart:3,like:3,purchase:5,skip:-1"
+    assert text == "view:1,click:2,add_to_cart:3,like:3,purchase:5,skip:-1,search:2"
     assert dict(parse_weights(text)) == dict(DEFAULT_EVENT_WEIGHTS)
 
 

@@ -1,0 +1,76 @@
+"""What re-ranking a candidate list for one user reads from Redis: two round trips.
+
+First the user's vectors, blend weight, recent items and model version (one
+``HMGET``) with the current version pointer; then the candidates' and the
+recent items' vectors of that version (one ``HMGET``). The math is
+:func:`models.rerank.rerank`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+
+from state.codec import decode_json, decode_vector
+from state.keys import Field, KeyLayout
+
+_USER_FIELDS = (
+    Field.SHORT_TERM,
+    Field.LONG_TERM,
+    Field.LONG_TERM_VERSION,
+    Field.MIX_WEIGHT,
+    Field.MODEL_VERSION,
+    Field.RECENT_ITEMS,
+)
+RECENT_FOR_REASONS = 10
+"""Recent items of the user that may explain a candidate."""
+
+
+@dataclass(frozen=True, slots=True)
+class RerankInput:
+    """A user's side of a re-rank, and the vectors of the items involved."""
+
+    known_user: bool
+    model_version: str | None
+    short_term: np.ndarray | None = None
+    long_term: np.ndarray | None = None
+    long_term_weight: float = 0.5
+    recent: list[str] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def read_rerank_input(
+    client: redis.Redis, keys: KeyLayout, user_id: str, candidates: Sequence[str]
+) -> RerankInput:
+    """The user's state and the item vectors a re-rank needs."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(keys.user(user_id), list(_USER_FIELDS))
+    pipe.get(keys.model_version())
+    row, pointer = pipe.execute()
+    st, lt, lt_version, weight, user_version, recent_raw = row
+    current = pointer.decode() if pointer else "online"
+    version = user_version.decode() if user_version else current
+    recent = [str(i) for i in decode_json(recent_raw, [])][:RECENT_FOR_REASONS]
+    wanted = list(dict.fromkeys([*candidates, *recent]))
+    raw: list[bytes | None] = client.hmget(keys.items(version), wanted) if wanted else []  # type: ignore[assignment]
+    present = [(i, v) for i, v in zip(wanted, raw, strict=True) if v]
+    vectors: dict[str, np.ndarray] = {}
+    if present and len({len(v) for _, v in present}) == 1:  # one decode for all rows
+        rows = np.frombuffer(b"".join(v for _, v in present), "<f4").astype(np.float32)
+        rows = rows.reshape(len(present), -1)
+        vectors = {i: rows[n] for n, (i, _) in enumerate(present)}
+    else:
+        vectors = {i: decode_vector(v) for i, v in present}
+    long_term = decode_vector(lt) if lt and lt_version and lt_version.decode() == version else None
+    return RerankInput(
+        known_user=st is not None,
+        model_version=version,
+        short_term=decode_vector(st) if st else None,
+        long_term=long_term,
+        long_term_weight=float(weight) if weight else 0.5,
+        recent=recent,
+        vectors=vectors,
+    )
