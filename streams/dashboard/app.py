@@ -292,6 +292,19 @@ def _overview_body(o: Overview, s: StoreSummary, suffix: str) -> str:
             '<tr><td colspan="3">no published version: the online-only model is in use</td></tr>'
         )
     parts.append("</table>")
+    if s.shadow is not None:
+        version, tally = s.shadow
+        current, candidate = tally.mean_ndcg()
+        n = max(tally.events, 1)
+        parts.append(
+            "<h2>Shadow candidate (scored beside the current version, not served)</h2><table>"
+            "<tr><th>candidate</th><th>live events</th><th>NDCG current</th>"
+            "<th>NDCG candidate</th><th>HR current</th><th>HR candidate</th></tr>"
+            f'<tr><td>{_e(version)}</td><td class="num">{_n(tally.events)}</td>'
+            f'<td class="num">{_n(current, 4)}</td><td class="num">{_n(candidate, 4)}</td>'
+            f'<td class="num">{_n(tally.current_hits / n, 4)}</td>'
+            f'<td class="num">{_n(tally.candidate_hits / n, 4)}</td></tr></table>'
+        )
     if o.trainer:
         parts.append("<h2>Trainer (refreshes and the gate)</h2><table>")
         for key, value in sorted(o.trainer.items()):

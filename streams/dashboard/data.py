@@ -10,9 +10,11 @@ from typing import Any
 
 import orjson
 
+from models.shadow import ShadowTally
 from state import InterestReader
 from state.client import UserState
 from state.model_registry import version_name, version_number
+from state.shadow import ShadowStage
 from state.trails import read_trail
 from streams.dashboard.trail import TrailSeries, category_lookup, trail_items, trail_series
 
@@ -45,6 +47,7 @@ class StoreSummary:
     model_version: str | None = None
     registry: list[VersionRow] = field(default_factory=list)
     trending: list[str] = field(default_factory=list)
+    shadow: tuple[str, ShadowTally] | None = None  # a candidate scored beside the current one
     catalogue: int = 0
     unavailable: int = 0
 
@@ -89,6 +92,10 @@ def summary(reader: InterestReader, recent: int = 20) -> StoreSummary:
     out.recent = rows[:recent]
     out.model_version = _text(client.get(keys.model_version())) or None
     out.registry = registry(reader, out.model_version)
+    stage = ShadowStage(client, keys)
+    staged = stage.current()
+    if staged is not None:
+        out.shadow = (staged, stage.tally(staged))
     out.trending = reader.trending()[:10]
     out.catalogue = int(client.hlen(keys.item_meta()))
     out.unavailable = int(client.scard(keys.unavailable()))

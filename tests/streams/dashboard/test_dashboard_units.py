@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
+from models.shadow import ShadowTally
+from state.keys import KeyLayout
+from state.shadow import ShadowBook, ShadowStage
 from streams.dashboard.app import build_app
 from streams.dashboard.scrape import quantile
 from streams.dashboard.trail import category_lookup, svg_chart, trail_series
@@ -61,3 +65,31 @@ def test_a_token_is_asked_for_everywhere_but_healthz(services: EmbeddedServices)
             await client.close()
 
     assert asyncio.run(go()) == [401, 401, 200, 200, 200, 404]
+
+
+def test_a_shadow_candidate_is_shown_beside_the_current_version(
+    services: EmbeddedServices,
+) -> None:
+    settings = isolated_settings(services)
+    reader = open_reader(settings)
+    stage = ShadowStage(reader.client, reader.keys)
+    stage.start("gru-2")
+
+    async def page() -> str:
+        async with aioredis.Redis.from_url(settings.redis_url) as client:
+            book = ShadowBook(client, KeyLayout(settings.redis_prefix))
+            await book.add("gru-2", ShadowTally(40, 10.0, 14.0, 12, 18))
+        client = TestClient(TestServer(build_app(settings, reader)))
+        await client.start_server()
+        try:
+            return await (await client.get("/")).text()
+        finally:
+            await client.close()
+
+    html = asyncio.run(page())
+    assert "Shadow candidate" in html and "gru-2" in html
+    # 40 events; NDCG 0.25 vs 0.35, HR 0.30 vs 0.45.
+    for cell in ("0.2500", "0.3500", "0.3000", "0.4500"):
+        assert f'<td class="num">{cell}</td>' in html
+    stage.end("gru-2")
+    assert "Shadow candidate" not in asyncio.run(page())
