@@ -6,6 +6,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from state.erasure import ErasureFence
 from streams.read_side import open_reader
+from streams.security import kafka_client_options
 from streams.settings import Settings
 
 
@@ -26,13 +27,16 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
     try:
         fence = ErasureFence.new(settings.topic_interactions, await _log_ends(settings))
         deleted = reader.forget(user_id, settings.erasure_fence_s, fence)
+        published_as = reader.pseudonym(user_id)  # the outputs' key, when ids are pseudonymised
     finally:
         reader.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_options(settings)
+    )
     await producer.start()
     try:
         for topic in (settings.topic_recommendations, settings.topic_interest_shifts):
-            await producer.send_and_wait(topic, None, key=user_id.encode())
+            await producer.send_and_wait(topic, None, key=published_as.encode())
     finally:
         await producer.stop()
     return deleted
@@ -51,6 +55,7 @@ async def _log_ends(settings: Settings) -> dict[int, int]:
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **kafka_client_options(settings),
     )
     await consumer.start()
     try:

@@ -41,6 +41,7 @@ from state.connection import sync_client
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
 from streams.metrics import serve_metrics
+from streams.security import kafka_client_options
 from streams.settings import Settings
 from streams.trainer.metrics import TrainerMetrics
 from streams.trainer.retention import collect_old_versions
@@ -191,7 +192,10 @@ class Trainer:
         return version
 
     async def _announce(self, record: ModelRecord) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_client_options(self.settings),
+        )
         await producer.start()
         try:
             message = {

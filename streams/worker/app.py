@@ -24,6 +24,7 @@ from faust.types import TP
 from state import KeyLayout, UserStateStore
 from state.connection import outage_client
 from streams.metrics import metrics_enabled, serve_metrics
+from streams.security import faust_credentials, kafka_client_options
 from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
@@ -90,6 +91,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         stream_wait_empty=False,
         web_enabled=False,
         autodiscover=False,
+        broker_credentials=faust_credentials(settings),
         **faust_options,
     )
     interactions, recommendations, dead_letters = (
@@ -126,7 +128,9 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     updater.measure = metrics_enabled(settings)
     metrics = WorkerMetrics(settings.live_quality_k, settings.live_quality_window)
     app.interests_metrics = metrics  # type: ignore[attr-defined]  # for an in-process dashboard
-    outputs = Outputs(settings.kafka_bootstrap, settings.redis_retry_max_s)
+    outputs = Outputs(
+        settings.kafka_bootstrap, settings.redis_retry_max_s, kafka_client_options(settings)
+    )
     ready = _Startup(settings, updater, outputs)
 
     async def produce(out: Outgoing) -> SendReport | None:

@@ -24,6 +24,7 @@ recommendation: the replayed last event of a user re-emits the stored one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -48,6 +49,7 @@ from models.live_quality import rank_in_shown
 from models.short_term import rebase
 from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
+from streams.security import user_pseudonyms
 from streams.settings import Settings
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.events import Event, EventRules, Rejection, decode_event
@@ -211,6 +213,8 @@ class InterestUpdater:
         self.outage_waits = 0
         self.measure = True
         """Gather figures for metrics and live quality into each batch's report."""
+        self.pseudonyms = user_pseudonyms(settings)
+        """Keyed pseudonyms of user ids (streams.security); identity when no key is set."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -418,11 +422,15 @@ class InterestUpdater:
                 continue
             if message.key is not None and message.key != decoded.user_id.encode():
                 reason = (
-                    f"Kafka key {message.key[:64]!r} is not the event's user_id "
-                    f"{decoded.user_id!r}: a user's events must share a key (and partition)"
-                )
+                    "the Kafka key is not the event's user_id"
+                    if self.pseudonyms.enabled  # the reason is logged: no raw ids
+                    else f"Kafka key {message.key[:64]!r} is not the event's user_id "
+                    f"{decoded.user_id!r}"
+                ) + ": a user's events must share a key (and partition)"
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
+            if self.pseudonyms.enabled:  # from here on (Redis, outputs, metrics) only the pseudonym
+                decoded = dataclasses.replace(decoded, user_id=self.pseudonyms(decoded.user_id))
             located = _Located(decoded, message.topic, message.partition, message.offset)
             by_user.setdefault(decoded.user_id, []).append(located)
         await self.until_available(self.refresh_items, out)

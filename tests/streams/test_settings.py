@@ -92,6 +92,15 @@ CHANGED: dict[str, Any] = {
     "metrics_host": "0.0.0.0",
     "live_quality_k": 5,
     "live_quality_window": 50,
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_mechanism": "SCRAM-SHA-512",
+    "kafka_sasl_username": "svc",
+    "kafka_sasl_password": "hunter2",
+    "kafka_ssl_ca": "/etc/tls/kafka-ca.crt",
+    "kafka_ssl_cert": "/etc/tls/kafka.crt",
+    "kafka_ssl_key": "/etc/tls/kafka.key",
+    "user_id_key": "0123456789abcdef0123",
+    "user_id_key_file": "/etc/interests/user-id.key",
 }
 
 
