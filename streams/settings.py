@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap: str = _setting("127.0.0.1:9092", "Kafka bootstrap server, host:port.")
-    redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://.")
+    redis_url: str = _setting(
+        "redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://.", repr=False
+    )
     app_id: str = _setting("interest-evolution", "Faust app id, also the consumer group.")
     topic_interactions: str = _setting("interactions", "Topic of interaction events.")
     topic_dlq: str = _setting("interactions.dlq", "Dead-letter topic for rejected events.")
@@ -346,9 +348,14 @@ def _one_line(exc: ValidationError) -> str:
     """Every problem on one line, each naming its variable."""
     parts = []
     for error in exc.errors(include_url=False):
-        name = env_name(str(error["loc"][0])) if error["loc"] else "settings"
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = env_name(field) if field else "settings"
         message = error["msg"].removeprefix("Value error, ")
         shown = repr(error["input"])
+        if field in SECRET_SETTINGS:
+            shown = "***"
+        elif field == "redis_url" and isinstance(error["input"], str):
+            shown = repr(redacted_url(error["input"]))
         parts.append(f"{name}: {message[:1].lower()}{message[1:]} (got {shown[:60]})")
     return "; ".join(parts)
 
