@@ -112,3 +112,16 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     if context is not None:
         return SSLCredentials(context)
     return None
+
+
+def security_summary(settings: Settings) -> str:
+    """One start-up line saying how Kafka is reached and whether ids are pseudonymised;
+    checks every security setting first (a bad one is a one-line error, not a failure
+    after the services were waited for). Names no secret."""
+    kafka_ssl_context(settings)
+    pseudonyms = user_pseudonyms(settings)
+    kafka = settings.kafka_security_protocol
+    if _uses_sasl(settings):
+        kafka += f" ({settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username})"
+    ids = "pseudonymised (HMAC-SHA-256)" if pseudonyms.enabled else "kept as they come"
+    return f"Kafka {kafka}; user ids {ids}"

@@ -422,11 +422,11 @@ class InterestUpdater:
                 continue
             if message.key is not None and message.key != decoded.user_id.encode():
                 reason = (
-                    "the Kafka key is not the event's user_id"
-                    if self.pseudonyms.enabled  # the reason is logged: no raw ids
-                    else f"Kafka key {message.key[:64]!r} is not the event's user_id "
-                    f"{decoded.user_id!r}"
-                ) + ": a user's events must share a key (and partition)"
+                    f"Kafka key {message.key[:64]!r} is not the event's user_id "
+                    f"{decoded.user_id!r}: a user's events must share a key (and partition)"
+                )
+                if self.pseudonyms.enabled:  # the reason is logged: no raw ids
+                    reason = "the Kafka key is not the event's user_id: " + reason.split(": ")[-1]
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
             if self.pseudonyms.enabled:  # from here on (Redis, outputs, metrics) only the pseudonym

@@ -25,6 +25,7 @@ from streams.security import (
     check_kafka_security,
     faust_credentials,
     kafka_client_options,
+    security_summary,
     user_pseudonyms,
 )
 from streams.settings import Settings, SettingsError
@@ -195,3 +196,13 @@ def test_a_refused_url_is_shown_without_its_password() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings(redis_url="http://svc:redis-pw@h:6380/0")
     assert "redis-pw" not in str(refused.value) and "svc:***@h" in str(refused.value)
+
+
+def test_the_start_up_line_says_how_but_names_no_secret() -> None:
+    line = security_summary(_sasl("SASL_PLAINTEXT", "SCRAM-SHA-256").replace(user_id_key=USER_KEY))
+    assert (
+        line == "Kafka SASL_PLAINTEXT (SCRAM-SHA-256 as svc); user ids pseudonymised (HMAC-SHA-256)"
+    )
+    assert security_summary(Settings()) == "Kafka PLAINTEXT; user ids kept as they come"
+    with pytest.raises(SettingsError, match="INTERESTS_USER_ID_KEY"):
+        security_summary(Settings(user_id_key="short"))
