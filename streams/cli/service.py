@@ -30,7 +30,7 @@ def trainer(once: bool) -> int:
     from streams.trainer.service import TrainerError, run_trainer
 
     settings = current_settings()
-    print(f"interests trainer: {security_summary(settings)}", file=sys.stderr, flush=True)
+    security_summary(settings)  # a bad security setting fails now, not after training
     try:
         return run_trainer(settings, once)
     except TrainerError as exc:
