@@ -11,14 +11,15 @@ settings print them as ``***`` (:meth:`~streams.settings.Settings.shown_env`).
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.helpers import create_ssl_context
-from faust.auth import SASLCredentials, SSLCredentials
-from faust.types.auth import CredentialsT
 
 from state.pseudonym import PseudonymKeyError, Pseudonyms
 from streams.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # faust takes seconds to import: only the worker needs it
+    from faust.types.auth import CredentialsT
 
 
 def user_pseudonyms(settings: Settings) -> Pseudonyms:
@@ -101,6 +102,8 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
 
 def faust_credentials(settings: Settings) -> CredentialsT | None:
     """faust's ``broker_credentials`` for the same settings (None: plain text)."""
+    from faust.auth import SASLCredentials, SSLCredentials
+
     context = kafka_ssl_context(settings)
     if _uses_sasl(settings):
         return SASLCredentials(
