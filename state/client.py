@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -64,23 +64,34 @@ class InterestReader:
     >>> reader = InterestReader.from_url("redis://127.0.0.1:1/0")  # connects lazily
     """
 
-    def __init__(self, client: redis.Redis, keys: KeyLayout | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeyLayout | None = None,
+        pseudonyms: Callable[[str], str] | None = None,
+    ) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
+        # Where the service pseudonymises user ids (state.pseudonym), the reader is given
+        # the same keyed map: callers pass raw ids, Redis is asked for the pseudonym.
+        self.pseudonym: Callable[[str], str] = pseudonyms or _same
         # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
         self._forget_script = client.register_script(FORGET_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "ie:") -> InterestReader:
+    def from_url(
+        cls, url: str, prefix: str = "ie:", pseudonyms: Callable[[str], str] | None = None
+    ) -> InterestReader:
         """Plain URL only; TLS files go through :func:`state.connection.sync_client`."""
-        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix))
+        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix), pseudonyms)
 
     def close(self) -> None:
         self.client.close()
 
     def get_user(self, user_id: str) -> UserState | None:
         """The user's state, or None when the service holds nothing on them."""
-        row: dict[bytes, bytes] = self.client.hgetall(self.keys.user(user_id))  # type: ignore[assignment]
+        key = self.keys.user(self.pseudonym(user_id))
+        row: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
         if not row:
             return None
         fields = {k.decode(): v for k, v in row.items()}
@@ -125,7 +136,7 @@ class InterestReader:
         from models.rerank import rerank  # the math; the client stays light to import
         from state.rerank import read_rerank_input
 
-        got = read_rerank_input(self.client, self.keys, user_id, candidate_item_ids)
+        got = read_rerank_input(self.client, self.keys, self.pseudonym(user_id), candidate_item_ids)
         ranked = rerank(
             candidate_item_ids,
             got.vectors,
@@ -152,14 +163,19 @@ class InterestReader:
         yet applied make a new user. ``interests forget`` passes the cut-off.
         """
         stored = fence or ErasureFence.new("", {})
+        held_as = self.pseudonym(user_id)
         keys = (
-            self.keys.erasure(user_id),
-            self.keys.user(user_id),
-            self.keys.history(user_id),
-            self.keys.trail(user_id),
+            self.keys.erasure(held_as),
+            self.keys.user(held_as),
+            self.keys.history(held_as),
+            self.keys.trail(held_as),
         )
         held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)
+
+
+def _same(user_id: str) -> str:
+    return user_id
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from state.epoch import current_stamp
 from state.erasure import ErasureFence
 from streams.read_side import open_reader
+from streams.security import kafka_client_options
 from streams.settings import Settings
 
 
@@ -29,13 +30,16 @@ async def forget_user(settings: Settings, user_id: str) -> bool:
         topic = current_stamp(reader.client, reader.keys, settings.topic_interactions)
         fence = ErasureFence.new(topic, await _log_ends(settings))
         deleted = reader.forget(user_id, settings.erasure_fence_s, fence)
+        published_as = reader.pseudonym(user_id)  # the outputs' key, when ids are pseudonymised
     finally:
         reader.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_options(settings)
+    )
     await producer.start()
     try:
         for topic in (settings.topic_recommendations, settings.topic_interest_shifts):
-            await producer.send_and_wait(topic, None, key=user_id.encode())
+            await producer.send_and_wait(topic, None, key=published_as.encode())
     finally:
         await producer.stop()
     return deleted
@@ -54,6 +58,7 @@ async def _log_ends(settings: Settings) -> dict[int, int]:
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **kafka_client_options(settings),
     )
     await consumer.start()
     try:

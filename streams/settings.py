@@ -28,6 +28,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from state.connection import redacted_url
+
 ENV_PREFIX = "INTERESTS_"
 
 DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
@@ -41,6 +43,12 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "search": 2.0,
     }
 )
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SECRET_SETTINGS = frozenset({"kafka_sasl_password", "user_id_key", "dashboard_token"})
+"""Settings shown as ``***`` wherever settings are printed (``shown_env``)."""
 
 
 class SettingsError(ValueError):
@@ -96,7 +104,9 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap: str = _setting("127.0.0.1:9092", "Kafka bootstrap server, host:port.")
-    redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://.")
+    redis_url: str = _setting(
+        "redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://.", repr=False
+    )
     app_id: str = _setting("interest-evolution", "Faust app id, also the consumer group.")
     topic_interactions: str = _setting("interactions", "Topic of interaction events.")
     topic_dlq: str = _setting("interactions.dlq", "Dead-letter topic for rejected events.")
@@ -197,6 +207,25 @@ class Settings(BaseSettings):
     redis_tls_ca: str = _setting("", "CA certificate file that Redis TLS (rediss://) trusts.")
     redis_tls_cert: str = _setting("", "Client certificate file for Redis TLS, when required.")
     redis_tls_key: str = _setting("", "Private key file of the Redis TLS client certificate.")
+    kafka_security_protocol: str = _setting(
+        "PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str = _setting(
+        "PLAIN", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_sasl_username: str = _setting("", "Kafka SASL user name.")
+    kafka_sasl_password: str = _setting("", "Kafka SASL password (never printed).", repr=False)
+    kafka_ssl_ca: str = _setting("", "CA certificate file Kafka TLS trusts; empty: the system's.")
+    kafka_ssl_cert: str = _setting("", "Client certificate file for Kafka TLS, when required.")
+    kafka_ssl_key: str = _setting("", "Private key file of the Kafka TLS client certificate.")
+    user_id_key: str = _setting(
+        "",
+        "Key of the HMAC that pseudonymises user ids; empty: ids kept (never printed).",
+        repr=False,
+    )
+    user_id_key_file: str = _setting(
+        "", "File holding the user id key instead (its bytes, less a trailing newline)."
+    )
     trainer_interval_s: float = _setting(900.0, "Longest time between model refreshes.")
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
     trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")
@@ -323,6 +352,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return value
 
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value.upper() not in KAFKA_SECURITY_PROTOCOLS:
+            raise ValueError("must be " + ", ".join(KAFKA_SECURITY_PROTOCOLS))
+        return value.upper()
+
+    @field_validator("kafka_sasl_mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str) -> str:
+        if value.upper() not in KAFKA_SASL_MECHANISMS:
+            raise ValueError("must be " + ", ".join(KAFKA_SASL_MECHANISMS))
+        return value.upper()
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -347,6 +390,15 @@ class Settings(BaseSettings):
             out[env_name(name)] = (
                 format_weights(value) if isinstance(value, Mapping) else str(value)
             )
+        return out
+
+    def shown_env(self) -> dict[str, str]:
+        """:meth:`as_env` fit to print: secrets as ``***`` (when set), URLs without passwords."""
+        out = self.as_env()
+        for name in SECRET_SETTINGS:
+            if getattr(self, name):
+                out[env_name(name)] = "***"
+        out[env_name("redis_url")] = redacted_url(self.redis_url)
         return out
 
     def replace(self, **changes: Any) -> Settings:
@@ -374,9 +426,14 @@ def _one_line(exc: ValidationError) -> str:
     """Every problem on one line, each naming its variable."""
     parts = []
     for error in exc.errors(include_url=False):
-        name = env_name(str(error["loc"][0])) if error["loc"] else "settings"
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = env_name(field) if field else "settings"
         message = error["msg"].removeprefix("Value error, ")
         shown = repr(error["input"])
+        if field in SECRET_SETTINGS:
+            shown = "***"
+        elif field == "redis_url" and isinstance(error["input"], str):
+            shown = repr(redacted_url(error["input"]))
         parts.append(f"{name}: {message[:1].lower()}{message[1:]} (got {shown[:60]})")
     return "; ".join(parts)
 

@@ -7,6 +7,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.security import kafka_client_options
 from streams.settings import Settings
 
 
@@ -36,7 +37,9 @@ def service_topics(settings: Settings) -> list[str]:
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
     """Create missing topics with the configured partition count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_options(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from state.connection import redacted_url
 from streams.cli.params import current_settings
 from streams.settings import settings_table
 
@@ -16,7 +15,6 @@ def settings(markdown: bool) -> int:
     if markdown:
         print(settings_table())
     else:
-        for name, value in current_settings().as_env().items():
-            shown = redacted_url(value) if name == "INTERESTS_REDIS_URL" else value
-            print(f"{name}={shown}")
+        for name, value in current_settings().shown_env().items():
+            print(f"{name}={value}")
     return 0

@@ -128,7 +128,7 @@ def trail_of(
 ) -> tuple[list[dict[str, Any]], TrailSeries]:
     """The user's trail points and series, categories from the catalogue (HMGET of
     the trail's items only) or ``category_pattern``."""
-    points = read_trail(reader.client, reader.keys, user_id)
+    points = read_trail(reader.client, reader.keys, reader.pseudonym(user_id))
     items = sorted(trail_items(points))
     catalogue: dict[str, dict[str, Any]] = {}
     if items:

@@ -16,6 +16,7 @@ from pathlib import Path
 import faust
 import orjson
 
+from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
 
@@ -35,6 +36,7 @@ def main() -> None:
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_session_timeout=settings.broker_session_timeout_s,
         consumer_auto_offset_reset="earliest",
+        broker_credentials=faust_credentials(settings),
     )
     topic = app.topic(
         settings.topic_interactions,

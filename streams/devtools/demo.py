@@ -47,6 +47,7 @@ from streams.devtools.latency import LatencyTracker
 from streams.devtools.synthetic import DriftConfig, DriftingUsers
 from streams.devtools.topic_reader import count_messages
 from streams.read_side import open_reader
+from streams.security import kafka_client_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -246,6 +247,7 @@ async def watch(watcher: DemoWatch, stop: asyncio.Event) -> None:
         auto_offset_reset="earliest",
         group_id=None,
         fetch_max_wait_ms=watcher.settings.fetch_max_wait_ms,
+        **kafka_client_options(watcher.settings),
     )
     await consumer.start()
     try:

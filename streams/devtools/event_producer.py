@@ -9,6 +9,7 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 
+from streams.security import kafka_client_options
 from streams.settings import Settings
 
 OnSent = Callable[[bytes, bytes], None]
@@ -40,6 +41,7 @@ class EventProducer:
             linger_ms=5,
             acks=1,
             max_batch_size=256 * 1024,
+            **kafka_client_options(settings),
         )
 
     async def __aenter__(self) -> EventProducer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.security import kafka_client_options
 from streams.settings import Settings
 
 
@@ -15,12 +16,15 @@ def recommendations_reader(settings: Settings) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         group_id=None,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **kafka_client_options(settings),
     )
 
 
 async def count_messages(settings: Settings, topic: str) -> int:
     """Messages currently in ``topic`` (end offset minus start offset)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, **kafka_client_options(settings)
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

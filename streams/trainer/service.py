@@ -47,6 +47,7 @@ from state.keys import KeyLayout
 from state.model_registry import ModelRecord, ModelRegistry
 from state.shadow import ShadowStage
 from streams.metrics import serve_metrics
+from streams.security import kafka_client_options
 from streams.settings import Settings
 from streams.trainer.metrics import TrainerMetrics
 from streams.trainer.retention import collect_old_versions
@@ -311,7 +312,10 @@ class Trainer:
     async def _announce(
         self, record: ModelRecord, extra: Mapping[str, object] | None = None
     ) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_client_options(self.settings),
+        )
         await producer.start()
         try:
             message = {

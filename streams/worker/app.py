@@ -27,6 +27,7 @@ from state.epoch import TopicEpochs
 from state.item_ageing import ItemAgeing
 from state.shadow import ShadowBook
 from streams.metrics import metrics_enabled, serve_metrics
+from streams.security import faust_credentials, kafka_client_options
 from streams.settings import Settings
 from streams.worker.ageing import AgeingTracker
 from streams.worker.epoch_watch import EpochWatch
@@ -96,6 +97,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         stream_wait_empty=False,
         web_enabled=False,
         autodiscover=False,
+        broker_credentials=faust_credentials(settings),
         **faust_options,
     )
     interactions, recommendations, dead_letters = (
@@ -132,11 +134,18 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     updater.ageing = AgeingTracker(ItemAgeing(store.client, store.keys, settings.item_ttl_s))
     if settings.topic_epoch_poll_s:
         epochs = TopicEpochs(store.client, store.keys)
-        updater.epochs = EpochWatch(settings.kafka_bootstrap, [settings.topic_interactions], epochs)
+        updater.epochs = EpochWatch(
+            settings.kafka_bootstrap,
+            [settings.topic_interactions],
+            epochs,
+            kafka_client_options(settings),
+        )
     updater.measure = metrics_enabled(settings)
     metrics = WorkerMetrics(settings.live_quality_k, settings.live_quality_window)
     app.interests_metrics = metrics  # type: ignore[attr-defined]  # for an in-process dashboard
-    outputs = Outputs(settings.kafka_bootstrap, settings.redis_retry_max_s)
+    outputs = Outputs(
+        settings.kafka_bootstrap, settings.redis_retry_max_s, kafka_client_options(settings)
+    )
     ready = _Startup(settings, updater, outputs)
 
     async def produce(out: Outgoing) -> SendReport | None:

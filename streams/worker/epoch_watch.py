@@ -10,6 +10,7 @@ metadata request per such batch; a recreated topic gets a new epoch
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -22,8 +23,15 @@ log = logging.getLogger(__name__)
 class EpochWatch:
     """The epochs of ``topics``, checked against the broker's topic ids on demand."""
 
-    def __init__(self, bootstrap: str, topics: list[str], epochs: TopicEpochs) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: list[str],
+        epochs: TopicEpochs,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.client_options = client_options or {}
         self.topics = topics
         self.epochs = epochs
         self._admin: AIOKafkaAdminClient | None = None
@@ -44,7 +52,7 @@ class EpochWatch:
         Redis errors propagate (the caller waits outages out)."""
         try:
             if self._admin is None:
-                admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+                admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.client_options)
                 await admin.start()
                 self._admin = admin
             ids = await topic_ids(self._admin, self.topics)

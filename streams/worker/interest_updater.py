@@ -24,6 +24,7 @@ recommendation: the replayed last event of a user re-emits the stored one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -50,6 +51,7 @@ from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
 from state.epoch import unstamped
 from state.shadow import ShadowBook
+from streams.security import user_pseudonyms
 from streams.settings import Settings
 from streams.worker.ageing import AgeingTracker
 from streams.worker.dead_letter import DeadLetter
@@ -230,6 +232,8 @@ class InterestUpdater:
         """Gather figures for metrics and live quality into each batch's report."""
         self.trails = TrailRecorder.for_store(settings, store)
         """Interest-evolution points of committed users, written behind the batch."""
+        self.pseudonyms = user_pseudonyms(settings)
+        """Keyed pseudonyms of user ids (streams.security); identity when no key is set."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -457,8 +461,12 @@ class InterestUpdater:
                     f"Kafka key {message.key[:64]!r} is not the event's user_id "
                     f"{decoded.user_id!r}: a user's events must share a key (and partition)"
                 )
+                if self.pseudonyms.enabled:  # the reason is logged: no raw ids
+                    reason = "the Kafka key is not the event's user_id: " + reason.split(": ")[-1]
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
+            if self.pseudonyms.enabled:  # from here on (Redis, outputs, metrics) only the pseudonym
+                decoded = dataclasses.replace(decoded, user_id=self.pseudonyms(decoded.user_id))
             located = _Located(
                 decoded, self._stamp(message.topic), message.partition, message.offset
             )

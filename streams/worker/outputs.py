@@ -16,8 +16,9 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -47,8 +48,14 @@ class SendReport:
 class Outputs:
     """One producer for every output topic of a worker."""
 
-    def __init__(self, bootstrap: str, retry_max_s: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        retry_max_s: float,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.client_options = dict(client_options or {})  # security: streams.security
         self._producer: AIOKafkaProducer | None = None
         self.retry_max_s = retry_max_s
         self._partitioner = DefaultPartitioner()
@@ -68,6 +75,7 @@ class Outputs:
             acks=1,
             linger_ms=0,
             enable_idempotence=False,  # the embedded broker refuses InitProducerId
+            **self.client_options,
         )
         try:
             await producer.start()

@@ -109,6 +109,15 @@ CHANGED: dict[str, Any] = {
     "dashboard_port": 9050,
     "dashboard_token": "s3cret",
     "dashboard_metrics_urls": "http://w1:9100/metrics,http://w2:9100/metrics",
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_mechanism": "SCRAM-SHA-512",
+    "kafka_sasl_username": "svc",
+    "kafka_sasl_password": "hunter2",
+    "kafka_ssl_ca": "/etc/tls/kafka-ca.crt",
+    "kafka_ssl_cert": "/etc/tls/kafka.crt",
+    "kafka_ssl_key": "/etc/tls/kafka.key",
+    "user_id_key": "0123456789abcdef0123",
+    "user_id_key_file": "/etc/interests/user-id.key",
 }
 
 

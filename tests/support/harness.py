@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.devtools.embedded import EmbeddedServices
 from streams.devtools.event_producer import EventProducer
 from streams.read_side import open_reader
+from streams.security import kafka_client_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -60,6 +61,7 @@ def read_topic(
             bootstrap_servers=settings.kafka_bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **kafka_client_options(settings),
         )
         await consumer.start()
         try:
