@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dim32": {"dim": 32},
     "lr1e-3": {"lr": 1e-3},
     "sampled256": {"loss": "sampled", "n_negatives": 256},
+    "sampled2048_bs256": {"loss": "sampled", "n_negatives": 2048, "batch_size": 256, "lr": 6e-3},
     "len20": {"max_len": 20},
     "dim128_len200": {"dim": 128, "max_len": 200},
 }
