@@ -56,7 +56,7 @@ def main() -> int:
                 picked = order[start : start + batch]
                 width = int((inputs[picked] != 0).sum(dim=1).max())
                 x, y = inputs[picked, :width], targets[picked, :width]
-                loss = batch_loss(model, x, y, None, amp=amp)
+                loss = batch_loss(model, x, y, None, amp=True, cpu_bf16=amp)
                 optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()

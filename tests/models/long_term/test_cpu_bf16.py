@@ -18,12 +18,13 @@ def test_bf16_softmax_matches_fp32(positions):
     results = []
     for amp in (False, True):
         h, w = hidden.clone().requires_grad_(), items.clone().requires_grad_()
-        with _autocast(torch.device("cpu"), amp):
+        with _autocast(torch.device("cpu"), amp=True, cpu_bf16=amp):
             loss = full_softmax_loss(h, w, targets)
         loss.backward()
         assert h.grad is not None and w.grad is not None
         results.append((loss.detach(), h.grad, w.grad))
     (loss32, h32, w32), (loss16, h16, w16) = results
+    assert not torch.equal(w16, w32)  # bf16 did run
     assert torch.isclose(loss16, loss32, rtol=1e-3)
     for low, exact in ((h16, h32), (w16, w32)):
         # bf16 keeps 8 bits of mantissa: about 0.4% per product, less in sums of many.
