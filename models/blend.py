@@ -173,3 +173,125 @@ class MixWeightLearner:
     @property
     def global_learning_rate(self) -> float:
         return float(self._global_sgd.learning_rate)
+
+
+# Score-level fusion: each part ranks the catalogue in its own item space
+# (the GRU's item vectors for long-term, the online table for short-term);
+# the two score vectors are calibrated to one scale per user (z-scores over
+# the catalogue) and mixed with a weight learned online per user and surface.
+
+
+def calibrate(scores: np.ndarray) -> np.ndarray:
+    """Scores as z-scores over their finite entries; the rest (unknown items) score 0, the mean.
+
+    A constant or empty row calibrates to zeros: it says nothing about the ranking.
+
+    >>> calibrate(np.array([1.0, 3.0, -np.inf])).tolist()
+    [-1.0, 1.0, 0.0]
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(values)
+    out = np.zeros(values.shape, dtype=np.float64)
+    if not finite.any():
+        return out
+    known = values[finite]
+    spread = float(known.std())
+    if spread > 0:
+        out[finite] = (known - float(known.mean())) / spread
+    return out
+
+
+def fuse(
+    long_scores: np.ndarray | None, short_scores: np.ndarray | None, weight: float
+) -> np.ndarray | None:
+    """``weight`` × calibrated long-term scores + (1 − weight) × calibrated short-term scores.
+
+    Both cover the same rows. A missing side gives all the mass to the other;
+    with neither there is nothing to rank (None).
+
+    >>> fuse(np.array([0.0, 2.0]), np.array([5.0, 1.0]), 0.75).tolist()
+    [-0.5, 0.5]
+    >>> fuse(None, np.array([5.0, 1.0]), 0.75).tolist()
+    [1.0, -1.0]
+    """
+    if long_scores is None and short_scores is None:
+        return None
+    if long_scores is None:
+        return calibrate(short_scores)  # type: ignore[arg-type]
+    if short_scores is None:
+        return calibrate(long_scores)
+    fused: np.ndarray = weight * calibrate(long_scores) + (1.0 - weight) * calibrate(short_scores)
+    return fused
+
+
+class ScoreFusion:
+    """The learned weight of :func:`fuse`: a :class:`MixWeightLearner` per surface.
+
+    Each user's offset is stored by the caller (with the user), as for the
+    vector blend. After an observed choice the weight takes one pairwise step
+    on calibrated margins: the chosen row against ``negatives`` sampled rows.
+
+    >>> fusion = ScoreFusion(prior=0.5)
+    >>> long, short = np.array([3.0, 0.0, 0.0, 0.0]), np.array([0.0, 3.0, 0.0, 0.0])
+    >>> step = fusion.observe(0.0, long, short, chosen=0, key=1)
+    >>> step.weight_after > step.weight_before  # long-term ranked the choice first
+    True
+    """
+
+    def __init__(
+        self,
+        prior: float = 0.5,
+        negatives: int = 8,
+        sharpness: float = 1.0,
+        user_learning_rate: float = 0.5,
+        global_learning_rate: float = 0.01,
+    ) -> None:
+        self.prior = prior
+        self.negatives = negatives
+        self._settings = (user_learning_rate, global_learning_rate, sharpness)
+        self.learners: dict[str, MixWeightLearner] = {}
+
+    def learner(self, surface: str = "home") -> MixWeightLearner:
+        """The surface's learner (one global prior per surface), made on first use."""
+        if surface not in self.learners:
+            user_lr, global_lr, sharpness = self._settings
+            self.learners[surface] = MixWeightLearner(
+                self.prior, user_lr, global_lr, sharpness=sharpness
+            )
+        return self.learners[surface]
+
+    def weight(self, user_offset: float, surface: str = "home") -> float:
+        return self.learner(surface).weight(user_offset)
+
+    def scores(
+        self,
+        long_scores: np.ndarray | None,
+        short_scores: np.ndarray | None,
+        user_offset: float,
+        surface: str = "home",
+    ) -> np.ndarray | None:
+        """The fused ranking scores of one user on one surface."""
+        return fuse(long_scores, short_scores, self.weight(user_offset, surface))
+
+    def observe(
+        self,
+        user_offset: float,
+        long_scores: np.ndarray,
+        short_scores: np.ndarray,
+        chosen: int,
+        key: int,
+        surface: str = "home",
+    ) -> MixStep:
+        """One step towards the part that ranked the ``chosen`` row higher (seeded by ``key``)."""
+        n = long_scores.shape[0]
+        learner = self.learner(surface)
+        if not 0 <= chosen < n or n < 2:
+            w = learner.weight(user_offset)
+            return MixStep(w, w, user_offset)
+        sampled = np.random.default_rng(key).integers(0, n, self.negatives)
+        sampled = sampled[sampled != chosen]
+        if not sampled.size:
+            w = learner.weight(user_offset)
+            return MixStep(w, w, user_offset)
+        lt, st = calibrate(long_scores), calibrate(short_scores)
+        return learner.observe(user_offset, lt[chosen] - lt[sampled], st[chosen] - st[sampled])

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from models.blend import MixWeightLearner
+from models.blend import MixWeightLearner, ScoreFusion
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
@@ -26,6 +26,8 @@ from models.online_item_factors import OnlineItemFactors
 from models.trending import TrendingItems
 
 VARIANTS = ("popularity", "river_mf", "short_term", "long_term", "blend")
+STREAM_VARIANTS = (*VARIANTS, "fusion")
+"""The streaming protocols add score-level fusion of the two parts (:class:`Fusion`)."""
 
 
 class StreamVariant(Protocol):
@@ -177,6 +179,49 @@ class LongTerm:
         pass  # the shared source hears about it first
 
 
+class Fusion:
+    """Score-level fusion of the long-term and short-term variants (:class:`ScoreFusion`).
+
+    Each part scores in its own item space; the fused weight learns from the
+    scores the parts had when the event was ranked, before anything learned it.
+    """
+
+    name = "fusion"
+
+    def __init__(self, config: EvalConfig, long_term: LongTerm, short_term: Interest) -> None:
+        self.long_term, self.short_term = long_term, short_term
+        hold = not config.learn_mix
+        self.fusion = ScoreFusion(
+            config.blend_prior,
+            user_learning_rate=0.0 if hold else 0.5,
+            global_learning_rate=0.0 if hold else 0.01,
+        )
+        self.offsets: dict[str, float] = {}
+        self._last: tuple[str, np.ndarray | None, np.ndarray | None] | None = None
+
+    def _parts(self, user_id: str, n_rows: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return self.long_term.scores(user_id, n_rows), self.short_term.scores(user_id, n_rows)
+
+    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
+        long, short = self._parts(user_id, n_rows)
+        self._last = (user_id, long, short)
+        return self.fusion.scores(long, short, self.offsets.get(user_id, 0.0))
+
+    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
+        last, self._last = self._last, None
+        if weight <= 0 or last is None or last[0] != event.user_id:
+            return  # only scored choices teach the weight
+        _, long, short = last
+        if long is None or short is None:
+            return
+        offset = self.offsets.get(event.user_id, 0.0)
+        step = self.fusion.observe(offset, long, short, row, key)
+        self.offsets[event.user_id] = step.user_offset
+
+    def refreshed(self, refresh: LongTermRefresh) -> None:
+        pass  # the parts hear about it themselves
+
+
 def _mix(config: EvalConfig) -> MixWeightLearner:
     if config.learn_mix:
         return MixWeightLearner(prior=config.blend_prior)
@@ -186,12 +231,15 @@ def _mix(config: EvalConfig) -> MixWeightLearner:
 def build_variants(
     config: EvalConfig, catalog: Catalog, source: LongTermSource
 ) -> list[StreamVariant]:
-    """One of each, in :data:`VARIANTS` order; ``source`` must hear of refreshes first."""
+    """One of each, in :data:`STREAM_VARIANTS` order; ``source`` must hear of refreshes first."""
     popularity = Popularity(config.popularity_half_life_s)
+    short_term = Interest("short_term", config, long_term=None, cold=popularity)
+    long_term = LongTerm(source)
     return [
         popularity,
         RiverMF(config, catalog),
-        Interest("short_term", config, long_term=None, cold=popularity),
-        LongTerm(source),
+        short_term,
+        long_term,
         Interest("blend", config, long_term=source, cold=popularity),
+        Fusion(config, long_term, short_term),
     ]

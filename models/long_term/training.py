@@ -9,6 +9,7 @@ Seeded: on the CPU two runs with the same seed give identical weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +44,9 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     amp: bool = True
+    cpu_bf16: bool = False
+    """bf16 logits on a CPU with bf16 units too (1.2-1.9x faster steps); off: on amazon-toys
+    one refresh's gate NDCG@10 was 0.0519 with it against 0.0544 without (one seed, batch 256)."""
     log_every: int = 50
 
     def __post_init__(self) -> None:
@@ -108,6 +112,7 @@ def batch_loss(
     targets: Tensor,
     negatives: Tensor | None = None,
     amp: bool = False,
+    cpu_bf16: bool = False,
 ) -> Tensor:
     """Mean next-item cross-entropy over the non-padded positions of a batch.
 
@@ -118,7 +123,7 @@ def batch_loss(
     hidden = model(inputs, mask.sum(dim=1))[mask]
     wanted = targets[mask]
     items = model.item_vectors()
-    with _autocast(hidden.device, amp):
+    with _autocast(hidden.device, amp, cpu_bf16):
         if negatives is None:
             # Real items only (rows 1..n), so padding is never a class.
             return full_softmax_loss(hidden, items[1:], wanted - 1)
@@ -177,6 +182,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
                 ctx.probs.append(probs)
         ctx.save_for_backward(hidden, items, targets, lse)
         ctx.rows = rows
+        ctx.cpu_bf16 = hidden.device.type == "cpu" and torch.is_autocast_enabled("cpu")
         return (lse - picked).mean()
 
     @staticmethod
@@ -188,17 +194,19 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         scale = grad.float() / hidden.shape[0]
         kept: list[Tensor] = ctx.probs
         ctx.probs = []
-        for chunk, start in enumerate(range(0, hidden.shape[0], ctx.rows)):
-            part = slice(start, start + ctx.rows)
-            # d loss / d logits = softmax - onehot(target), per position.
-            if kept:
-                probs = kept[chunk]
-            else:
-                probs = (hidden[part] @ items.T).float().sub_(lse[part, None]).exp_()
-            probs[torch.arange(probs.shape[0], device=probs.device), targets[part]] -= 1.0
-            probs.mul_(scale)
-            grad_hidden[part] = probs @ items
-            grad_items += (probs.T @ hidden[part]).float()
+        # custom_bwd restores cuda autocast only: a CPU bf16 forward gets a bf16 backward here.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=ctx.cpu_bf16):
+            for chunk, start in enumerate(range(0, hidden.shape[0], ctx.rows)):
+                part = slice(start, start + ctx.rows)
+                # d loss / d logits = softmax - onehot(target), per position.
+                if kept:
+                    probs = kept[chunk]
+                else:
+                    probs = (hidden[part] @ items.T).float().sub_(lse[part, None]).exp_()
+                probs[torch.arange(probs.shape[0], device=probs.device), targets[part]] -= 1.0
+                probs.mul_(scale)
+                grad_hidden[part] = probs @ items
+                grad_items += (probs.T @ hidden[part]).float()
         return grad_hidden, grad_items.to(items.dtype), None, None
 
 
@@ -208,15 +216,32 @@ def _check_ids(sequences: Sequence[Sequence[int]], n_items: int) -> None:
         raise ValueError(f"item ids must be in 1..{n_items} (0 is padding)")
 
 
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on cuda, for the catalog-wide score matmul only.
+def _autocast(
+    device: torch.device, amp: bool, cpu_bf16: bool = False
+) -> contextlib.AbstractContextManager[object]:
+    """bf16 autocast for the catalog-wide score matmul only: on cuda; with ``cpu_bf16``, on CPUs
+    with bf16 units too.
 
     The GRU stays fp32: cuDNN's autocast RNN path runs in fp16, which would
     need a loss scaler, and at this width the recurrence is not the cost.
+    On a CPU with AVX512-BF16 or AMX the logits matmul (most of a full-softmax
+    step) runs 2-3x faster in bf16; the softmax itself stays fp32.
     """
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if amp and cpu_bf16 and device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (oneDNN's own check)."""
+    try:
+        available = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+        return bool(available and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _cuda_index(device: torch.device) -> int:
@@ -285,7 +310,7 @@ def _train_epoch(
         width = max(int((inputs[rows] != PAD).sum(dim=1).max()), 1)  # trim all-pad columns
         x, y = inputs[rows, :width].to(device), targets[rows, :width].to(device)
         negatives = _sample_negatives(model.config.n_items, config, generator, device)
-        loss = batch_loss(model, x, y, negatives, amp=config.amp)
+        loss = batch_loss(model, x, y, negatives, amp=config.amp, cpu_bf16=config.cpu_bf16)
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         optimizer.step()

@@ -34,8 +34,9 @@ STYLES: dict[str, Style] = {
     "short_term": Style("tab:orange", "--", "o"),
     "long_term": Style("tab:blue", "-", "v"),
     "blend": Style("tab:green", "-", "D", linewidth=3.5, zorder=2),
+    "fusion": Style("tab:red", "-", "*"),
 }
-FALLBACK = [Style(c, "-", "x") for c in ("tab:red", "tab:brown", "tab:pink", "tab:olive")]
+FALLBACK = [Style(c, "-", "x") for c in ("tab:cyan", "tab:brown", "tab:pink", "tab:olive")]
 MARKERS_PER_LINE = 12  # markers on a curve, spaced evenly: style without clutter
 REFRESH_LABEL = "GRU refresh, swapped in"
 ADAPTED_SHARE = 0.5  # the drift protocol's "adapted": half of the top-k in the new category

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 DATA = DATA_DIR
 QUICK = ["--dim", "8", "--epochs", "1", "--max-len", "20", "--seed", "1"]
 VARIANTS = ["popularity", "river_mf", "short_term", "long_term", "blend"]
+STREAM_VARIANTS = [*VARIANTS, "fusion"]  # score-level fusion: streaming protocols only
 
 
 def evaluate(argv: list[str]) -> int:
@@ -35,10 +36,10 @@ def test_prequential_on_movielens_writes_table_json_and_plot(tmp_path, capsys):
     argv = ["--data", str(DATA / "ml-100k.inter"), "--limit", "1500", "--refresh-every", "700"]
     assert evaluate([*argv, *QUICK, "--out", str(out), "--plot", str(png)]) == 0
     printed = capsys.readouterr().out
-    assert all(name in printed for name in VARIANTS) and "NDCG@10" in printed
+    assert all(name in printed for name in STREAM_VARIANTS) and "NDCG@10" in printed
     body = report(out)
     assert body["protocol"] == "prequential" and body["info"]["events"] == 1500
-    assert [v["name"] for v in body["variants"]] == VARIANTS
+    assert [v["name"] for v in body["variants"]] == STREAM_VARIANTS
     assert len(body["info"]["refreshes"]) == 2
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +88,7 @@ def test_drift_on_synthetic_users(tmp_path, capsys):
     argv = ["--protocol", "drift", "--limit", "3000", "--users", "30", "--refresh-every", "1500"]
     assert evaluate([*argv, *QUICK, "--half-life", "300", "--out", str(out)]) == 0
     body = report(out)
-    assert [d["name"] for d in body["drift"]] == VARIANTS
+    assert [d["name"] for d in body["drift"]] == STREAM_VARIANTS
     assert body["drift"][0]["switches"] > 0
     assert "median" in capsys.readouterr().out
 
