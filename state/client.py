@@ -7,10 +7,9 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import redis
 
 from state.codec import decode_json, decode_vector
-from state.connection import RedisEndpoint, sync_client
+from state.connection import RedisEndpoint, SyncClient, sync_client
 from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
 
@@ -61,7 +60,7 @@ class InterestReader:
     >>> reader = InterestReader.from_url("redis://127.0.0.1:1/0")  # connects lazily
     """
 
-    def __init__(self, client: redis.Redis, keys: KeyLayout | None = None) -> None:
+    def __init__(self, client: SyncClient, keys: KeyLayout | None = None) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
         # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.

@@ -18,9 +18,11 @@ from importlib import resources
 import numpy as np
 import redis.asyncio as aioredis
 import redis.exceptions as rex
+from redis.asyncio.cluster import ClusterPipeline
 
+from state import cluster
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
-from state.connection import RedisEndpoint, outage_client
+from state.connection import AsyncClient, RedisEndpoint, outage_client
 from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
@@ -93,7 +95,7 @@ class UserStateStore:
     """The workers' view of Redis; nothing connects until first use."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
+        self, client: AsyncClient, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
     ) -> None:
         self.client = client
         self.keys = keys
@@ -141,11 +143,22 @@ class UserStateStore:
             keys += (self.keys.user(user_id), self.keys.erasure(user_id))
         async with _outages():
             try:
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
+                rows = await self._read(keys, fields)
             except rex.NoScriptError:
                 await self._load_scripts()
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
+                rows = await self._read(keys, fields)
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
+
+    async def _read(self, keys: list[str], fields: Sequence[bytes]) -> list[list[bytes | None]]:
+        if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
+            groups = cluster.SlotGroups.of(keys, 2)
+            async with self.client.pipeline(transaction=False) as pipe:
+                groups.queue(pipe, READ_SHA, keys, 2, fields)
+                return groups.spread(await pipe.execute())
+        rows: list[list[bytes | None]] = await self.client.evalsha(
+            READ_SHA, len(keys), *keys, *fields
+        )
+        return rows
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
         ids = list(user_ids)
@@ -163,9 +176,15 @@ class UserStateStore:
                 # A restarted or flushed Redis forgot the script: load it, write the users again.
                 log.info("Redis lost the write script; loading it again")
                 await self._load_scripts()
-                again, _ = await self._write_once(writes, None)
+                # Only the refused ones (all of them on one server; on a cluster the
+                # groups of the nodes that forgot it, others may have committed).
+                redo = [i for i, ok in enumerate(outcome.committed) if ok is None]
+                again, _ = await self._write_once([writes[i] for i in redo], None)
+                committed = list(outcome.committed)
+                for i, ok in zip(redo, again.committed, strict=True):
+                    committed[i] = ok
                 outcome = WriteOutcome(
-                    again.committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                    committed, again.refusal, outcome.mix_prior, outcome.shared_written
                 )
         return outcome
 
@@ -182,20 +201,22 @@ class UserStateStore:
                         self.keys.history(user_id),
                         self.keys.erasure(user_id),
                     )
-                pipe.evalsha(
-                    APPLY_SHA,
-                    len(keys),
-                    *keys,
-                    b"%d" % self.ttl_s,
-                    b"%d" % self.history_length,
-                    *(w.packed(self.history_length) for w in writes),
-                )
+                limits = (b"%d" % self.ttl_s, b"%d" % self.history_length)
+                packed = [w.packed(self.history_length) for w in writes]
+                if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
+                    groups = cluster.SlotGroups.of(keys, 3)
+                    calls = groups.queue(pipe, APPLY_SHA, keys, 3, limits, packed)
+                else:
+                    pipe.evalsha(APPLY_SHA, len(keys), *keys, *limits, *packed)
             extra = self._queue_shared(pipe, shared) if shared else []
             results = await pipe.execute(raise_on_error=False)
         n = 1 if writes else 0
         committed: list[bool | None] = [None] * len(writes)
         refusal: str | None = None
-        if writes:
+        if writes and cluster.is_cluster(self.client):
+            committed, refusal, first = _per_user(groups.spread(results[:calls]))
+            results = [first, *results[calls:]]
+        elif writes:
             result = results[0]
             if isinstance(result, Exception):
                 if not isinstance(result, rex.NoScriptError) and not is_outage(result):
@@ -213,7 +234,9 @@ class UserStateStore:
                 mix_prior = float(result)
         return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
 
-    def _queue_shared(self, pipe: aioredis.client.Pipeline, shared: SharedWrite) -> list[str]:
+    def _queue_shared(
+        self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
+    ) -> list[str]:
         names: list[str] = []
         if shared.items:
             mapping = {item_id: encode_vector(v) for item_id, v in shared.items.items()}
@@ -324,3 +347,24 @@ class UserStateStore:
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
         )
+
+
+def _per_user(results: list[object]) -> tuple[list[bool | None], str | None, object]:
+    """Per-user replies of the slot groups' calls: written, conflict, or refused (None,
+    an outage or a node that forgot the script). Also what stands for them all: the
+    first ``NoScriptError`` (so the caller loads the script and redoes the refused),
+    else the first refusal, else True."""
+    committed: list[bool | None] = []
+    refusal: str | None = None
+    first: object = True
+    for result in results:
+        if isinstance(result, Exception):
+            if not isinstance(result, rex.NoScriptError) and not is_outage(result):
+                raise result
+            committed.append(None)
+            refusal = refusal or f"{type(result).__name__}: {result}"
+            if isinstance(result, rex.NoScriptError) or first is True:
+                first = result if not isinstance(first, rex.NoScriptError) else first
+        else:
+            committed.append(bool(result))
+    return committed, refusal, first
