@@ -74,6 +74,9 @@ APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
 APPLY_SHA, READ_SHA = SCRIPTS
+ITEM_DELTAS_SCRIPT = resources.files("state").joinpath("add_item_deltas.lua").read_text()
+ITEM_DELTAS_SHA = hashlib.sha1(ITEM_DELTAS_SCRIPT.encode()).hexdigest()
+SCRIPTS[ITEM_DELTAS_SHA] = ITEM_DELTAS_SCRIPT
 
 
 @asynccontextmanager
@@ -102,6 +105,7 @@ class UserStateStore:
         self.dim = dim
         self.ttl_s = ttl_s
         self.history_length = history_length
+        self.scripts_lost = False
 
     @classmethod
     def from_url(
@@ -171,6 +175,9 @@ class UserStateStore:
     async def write(self, writes: Sequence[UserWrite], shared: SharedWrite) -> WriteOutcome:
         """Every user's compare-and-set script and the shared state, in one round trip."""
         async with _outages():
+            if self.scripts_lost:  # the item-delta script was refused last time
+                await self._load_scripts()
+                self.scripts_lost = False
             outcome, results = await self._write_once(writes, shared)
             if writes and isinstance(results[0], rex.NoScriptError):
                 # A restarted or flushed Redis forgot the script: load it, write the users again.
@@ -230,6 +237,8 @@ class UserStateStore:
             if isinstance(result, Exception):
                 log.warning("shared state (%s) not written: %s", name, result)
                 shared_written = False
+                if isinstance(result, rex.NoScriptError):  # loaded again before the resend
+                    self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
         return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
@@ -238,10 +247,19 @@ class UserStateStore:
         self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
     ) -> list[str]:
         names: list[str] = []
-        if shared.items:
-            mapping = {item_id: encode_vector(v) for item_id, v in shared.items.items()}
+        whole = {i: v for i, v in shared.items.items() if i not in shared.item_deltas}
+        if whole:
+            mapping = {item_id: encode_vector(v) for item_id, v in whole.items()}
             pipe.hset(self.keys.items(shared.model_version), mapping=mapping)  # type: ignore[arg-type]
             names.append("items")
+        if shared.item_deltas:
+            args: list[bytes | str] = [b"%d" % self.dim]
+            for item_id, delta in shared.item_deltas.items():
+                now = shared.items.get(item_id, delta)
+                args += (item_id, encode_vector(delta), encode_vector(now))
+            key = self.keys.items(shared.model_version)
+            pipe.execute_command("EVALSHA", ITEM_DELTAS_SHA, 1, key, *args)
+            names.append("item_deltas")
         if shared.events:
             pipe.incrby(self.keys.events_total(), shared.events)
             names.append("events")
