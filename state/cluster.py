@@ -23,6 +23,17 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 
+async def load_everywhere(client: Any, script: str) -> None:
+    """``SCRIPT LOAD`` on every node, replicas included: a replica promoted by a
+    failover then has the scripts already (Redis does not replicate the cache)."""
+    await client.execute_command("SCRIPT LOAD", script, target_nodes=AsyncRedisCluster.ALL_NODES)
+
+
+def load_everywhere_sync(client: Any, script: str) -> None:
+    """:func:`load_everywhere` for the sync client (the trainer's registry)."""
+    client.execute_command("SCRIPT LOAD", script, target_nodes=RedisCluster.ALL_NODES)
+
+
 def is_cluster(client: object) -> bool:
     """True for redis-py's cluster clients (sync or asyncio)."""
     return isinstance(client, (RedisCluster, AsyncRedisCluster))

@@ -202,7 +202,7 @@ class ModelRegistry:
             written += groups.sum([r for r in results if not isinstance(r, rex.NoScriptError)])
             if not lost:
                 return written
-            self.client.script_load(PUBLISH_SCRIPT)
+            cluster.load_everywhere_sync(self.client, PUBLISH_SCRIPT)
             groups = cluster.SlotGroups(lost, groups.users)
         raise rex.NoScriptError("the long-term publish script could not be loaded on every node")
 

@@ -131,7 +131,10 @@ class UserStateStore:
 
     async def _load_scripts(self) -> None:
         for text in SCRIPTS.values():
-            await self.client.script_load(text)
+            if cluster.is_cluster(self.client):  # replicas too: the next failover's primaries
+                await cluster.load_everywhere(self.client, text)
+            else:
+                await self.client.script_load(text)
 
     async def load_users(
         self, user_ids: Sequence[str], shown: bool = False
@@ -150,7 +153,10 @@ class UserStateStore:
                 rows = await self._read(keys, fields)
             except rex.NoScriptError:
                 await self._load_scripts()
-                rows = await self._read(keys, fields)
+                try:
+                    rows = await self._read(keys, fields)
+                except rex.NoScriptError as exc:  # a node mid-failover: wait, try again
+                    raise StoreUnavailable(f"NoScriptError: {exc}") from exc
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
 
     async def _read(self, keys: list[str], fields: Sequence[bytes]) -> list[list[bytes | None]]:

@@ -7,6 +7,8 @@ cluster from the server.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from redis.cluster import RedisCluster
 
 from state.connection import sync_client
 from streams.devtools.embedded import EmbeddedServices, start_worker
-from streams.devtools.embedded_cluster import EmbeddedCluster
+from streams.devtools.embedded_cluster import EmbeddedCluster, embedded_cluster, fail_over
+from streams.devtools.event_producer import EventProducer
 from streams.devtools.synthetic import item_id
 from streams.forget import forget_user
 from streams.read_side import open_reader
@@ -37,6 +40,13 @@ def _events(user: str, count: int, start: int) -> list[tuple[bytes, bytes]]:
         )
         for n in range(count)
     ]
+
+
+async def _send(
+    settings: Settings, messages: list[tuple[bytes, bytes | None]], rate: float
+) -> None:
+    async with EventProducer(settings) as producer:
+        await producer.send_all(messages, rate)  # type: ignore[arg-type]
 
 
 def _settings(services: EmbeddedServices, cluster: EmbeddedCluster, tmp_path: Path) -> Settings:
@@ -116,3 +126,39 @@ def test_worker_trainer_and_forget_on_a_cluster_with_exact_counts(
     finally:
         worker.stop()
         client.close()
+
+
+def test_a_failover_of_every_primary_while_events_flow_keeps_exact_counts(
+    services: EmbeddedServices, tmp_path: Path
+) -> None:
+    with embedded_cluster(tmp_path / "cluster", primaries=3, replicas=1) as cluster:
+        settings = _settings(services, cluster, tmp_path)
+        stream = mixed_stream(valid=4000, users=60, malformed_every=10_000, seed=23)
+        users = sorted(stream.valid_per_user)
+        produce(settings, stream.messages[:2000])  # type: ignore[arg-type]
+        worker = start_worker(settings, tmp_path / "worker.log")
+        try:
+            wait_until(
+                lambda: sum(events_applied(settings, users).values()) > 0,
+                timeout=120,
+                what="the worker to start applying",
+            )
+            # The rest paced over ~8 s from another thread: events flow through the failovers.
+            rest = stream.messages[2000:]
+            sender = threading.Thread(target=lambda: asyncio.run(_send(settings, rest, 250.0)))
+            sender.start()
+            try:
+                time.sleep(1.0)
+                promoted = fail_over(cluster)  # each replica takes over its primary's slots
+                still_sending = sender.is_alive()
+            finally:
+                sender.join()
+            assert len(promoted) == 3
+            assert still_sending, "the events were all sent before the failovers ended"
+            wait_until(
+                lambda: events_applied(settings, users) == dict(stream.valid_per_user),
+                timeout=180,
+                what="exact counts across the failovers",
+            )
+        finally:
+            worker.stop()
