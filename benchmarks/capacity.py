@@ -132,6 +132,12 @@ def main() -> int:
         history_bytes = [
             int(admin.memory_usage(f"{prefix}user:{{{u}}}:history", samples=0) or 0) for u in sample
         ]
+        # A history at its cap (the run's users have a few items each): the ids of
+        # this run's items, INTERESTS_HISTORY_LENGTH of them.
+        seen_items = sorted({orjson.loads(v)["item_id"] for _, v in messages[:5000]})
+        full = [seen_items[i % len(seen_items)] for i in range(settings.history_length)]
+        admin.rpush(f"{prefix}capacity:full-history", *full)
+        full_history_bytes = int(admin.memory_usage(f"{prefix}capacity:full-history", samples=0))
         items_key = f"{prefix}items:online"
         items = int(admin.hlen(items_key))
         items_bytes = int(admin.memory_usage(items_key, samples=0) or 0)
@@ -155,6 +161,7 @@ def main() -> int:
         "redis_used_memory_per_user": round((memory_after - memory_before) / len(users), 1),
         "user_hash_bytes_mean": round(sum(user_bytes) / len(user_bytes), 1),
         "history_list_bytes_mean": round(sum(history_bytes) / len(history_bytes), 1),
+        "history_list_bytes_full": full_history_bytes,
         "items": items,
         "item_bytes_mean": round(items_bytes / max(1, items), 1),
         "redis_calls_per_event": round(total_calls / args.events, 3),
