@@ -387,8 +387,9 @@ def _per_user(results: list[object]) -> tuple[list[bool | None], str | None, obj
                 raise result
             committed.append(None)
             refusal = refusal or f"{type(result).__name__}: {result}"
-            if isinstance(result, rex.NoScriptError) or first is True:
-                first = result if not isinstance(first, rex.NoScriptError) else first
+            lost = isinstance(result, rex.NoScriptError)
+            if first is True or (lost and not isinstance(first, rex.NoScriptError)):
+                first = result
         else:
             committed.append(bool(result))
     return committed, refusal, first
