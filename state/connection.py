@@ -101,7 +101,7 @@ def client_options(settings: RedisConnectionSettings) -> dict[str, Any]:
 def cluster_enabled(settings: RedisConnectionSettings, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     """Whether the server at the URL is a Redis Cluster node (``INFO cluster``).
 
-    A server that cannot be reached now is taken as a single server (logged):
+    A server that cannot be reached now is taken as a single server:
     the worker waits for Redis before it makes its clients, so it always asks
     a live one; a read client made while Redis is down stays single-server.
     """
@@ -115,7 +115,7 @@ def cluster_enabled(settings: RedisConnectionSettings, timeout_s: float = PROBE_
     try:
         info = probe.info("cluster")
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        log.warning(
+        log.debug(  # the caller's first command says what is wrong, once
             "could not ask %s whether it is a cluster (%s); using one server",
             redacted_url(settings.redis_url),
             exc,
