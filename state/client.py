@@ -8,10 +8,9 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import redis
 
 from state.codec import decode_json, decode_vector
-from state.connection import RedisEndpoint, sync_client
+from state.connection import RedisEndpoint, SyncClient, sync_client
 from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
 
@@ -66,7 +65,7 @@ class InterestReader:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         keys: KeyLayout | None = None,
         pseudonyms: Callable[[str], str] | None = None,
     ) -> None:

@@ -4,21 +4,37 @@ The ACL user and password travel in the URL (``rediss://user:pass@host:6380/0``)
 the CA, client certificate and key are files. Every client of the service,
 sync (trainer, read client) or asyncio (worker), is built here, so TLS and
 credentials are applied the same way everywhere.
+
+Redis Cluster is detected from the server, with no setting: a client made
+for a URL whose server answers ``INFO cluster`` with ``cluster_enabled:1`` is
+redis-py's cluster client (any node's URL will do; it discovers the others
+and follows slot moves and failovers). See docs/redis-layout.md, "Redis
+Cluster", for which commands span which keys.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+
+log = logging.getLogger(__name__)
 
 TLS_SCHEME = "rediss"
+PROBE_TIMEOUT_S = 5.0
+
+# What the service's clients are: one server (maybe with replicas) or a cluster.
+SyncClient: TypeAlias = redis.Redis | RedisCluster
+AsyncClient: TypeAlias = aioredis.Redis | AsyncRedisCluster
 
 
 class RedisConnectionError(ValueError):
@@ -82,14 +98,50 @@ def client_options(settings: RedisConnectionSettings) -> dict[str, Any]:
     return {**given, "ssl_cert_reqs": "required"}
 
 
-def sync_client(settings: RedisConnectionSettings, **extra: Any) -> redis.Redis:
-    """A redis-py client (connects lazily); ``extra`` goes to ``from_url``."""
-    return redis.Redis.from_url(settings.redis_url, **client_options(settings), **extra)
+def cluster_enabled(settings: RedisConnectionSettings, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the server at the URL is a Redis Cluster node (``INFO cluster``).
+
+    A server that cannot be reached now is taken as a single server:
+    the worker waits for Redis before it makes its clients, so it always asks
+    a live one; a read client made while Redis is down stays single-server.
+    """
+    probe = redis.Redis.from_url(
+        settings.redis_url,
+        **client_options(settings),
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=None,
+    )
+    try:
+        info = probe.info("cluster")
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        log.debug(  # the caller's first command says what is wrong, once
+            "could not ask %s whether it is a cluster (%s); using one server",
+            redacted_url(settings.redis_url),
+            exc,
+        )
+        return False
+    finally:
+        probe.close()
+    return bool(int(info.get("cluster_enabled", 0)))
 
 
-def async_client(settings: RedisConnectionSettings, **extra: Any) -> aioredis.Redis:
-    """An asyncio redis-py client (connects lazily); ``extra`` goes to ``from_url``."""
-    return aioredis.Redis.from_url(settings.redis_url, **client_options(settings), **extra)
+def sync_client(settings: RedisConnectionSettings, **extra: Any) -> SyncClient:
+    """A redis-py client, a cluster client when the server is a cluster node;
+    ``extra`` goes to ``from_url``. Commands connect lazily."""
+    options = {**client_options(settings), **extra}
+    if cluster_enabled(settings):
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, **options)
+
+
+def async_client(settings: RedisConnectionSettings, **extra: Any) -> AsyncClient:
+    """An asyncio redis-py client, a cluster client when the server is a cluster
+    node; ``extra`` goes to ``from_url``. Commands connect lazily."""
+    options = {**client_options(settings), **extra}
+    if cluster_enabled(settings):
+        return AsyncRedisCluster.from_url(settings.redis_url, **options)
+    return aioredis.Redis.from_url(settings.redis_url, **options)
 
 
 def redacted_url(url: str) -> str:
@@ -108,7 +160,7 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def outage_client(settings: RedisConnectionSettings, timeout_s: float | None) -> aioredis.Redis:
+def outage_client(settings: RedisConnectionSettings, timeout_s: float | None) -> AsyncClient:
     """An asyncio client whose commands fail after ``timeout_s`` instead of hanging.
 
     redis-py's own retries are off, so an outage shows at once and the caller

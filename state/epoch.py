@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import resources
 
-import redis
-import redis.asyncio as aioredis
 import redis.exceptions as rex
 
+from state.connection import AsyncClient, SyncClient
 from state.errors import StoreUnavailable, is_outage
 from state.keys import KeyLayout
 
@@ -54,7 +53,7 @@ def stamped(topic: str, epoch: int) -> str:
 class TopicEpochs:
     """The worker's view of the epochs of the topics it consumes (cached between checks)."""
 
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout) -> None:
+    def __init__(self, client: AsyncClient, keys: KeyLayout) -> None:
         self.client = client
         self.keys = keys
         self.epochs: dict[str, int] = {}
@@ -84,7 +83,7 @@ class TopicEpochs:
         return changed
 
 
-def current_stamp(client: redis.Redis, keys: KeyLayout, topic: str) -> str:
+def current_stamp(client: SyncClient, keys: KeyLayout, topic: str) -> str:
     """``topic`` as the stamps of its latest recorded epoch name it (for ``forget``'s fence)."""
     raw = client.hget(epoch_key(keys, topic), "epoch")
     return stamped(topic, int(raw) if isinstance(raw, bytes | str) and raw else 0)

@@ -21,8 +21,7 @@ import time
 from collections.abc import Iterable
 from importlib import resources
 
-import redis.asyncio as aioredis
-
+from state.connection import AsyncClient
 from state.keys import KeyLayout
 
 AGE_SCRIPT = resources.files("state").joinpath("age_items.lua").read_text()
@@ -42,7 +41,7 @@ def gone_at_key(keys: KeyLayout) -> str:
 class ItemAgeing:
     """Dates items and sweeps those past ``ttl_s``; Redis errors propagate to the caller."""
 
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout, ttl_s: int) -> None:
+    def __init__(self, client: AsyncClient, keys: KeyLayout, ttl_s: int) -> None:
         self.client = client
         self.keys = keys
         self.ttl_s = ttl_s

@@ -16,10 +16,11 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import redis
+import redis.exceptions as rex
 
+from state import cluster
 from state.codec import decode_json, encode_json, encode_vector
-from state.connection import RedisEndpoint, sync_client
+from state.connection import RedisEndpoint, SyncClient, sync_client
 from state.keys import KeyLayout
 from state.shadow import FIELDS as SHADOW_FIELDS
 
@@ -74,7 +75,7 @@ class Collected:
 class ModelRegistry:
     """The trainer's side of Redis: histories in, versions out."""
 
-    def __init__(self, client: redis.Redis, keys: KeyLayout, user_ttl_s: int) -> None:
+    def __init__(self, client: SyncClient, keys: KeyLayout, user_ttl_s: int) -> None:
         self.client = client
         self.keys = keys
         self.user_ttl_s = user_ttl_s
@@ -166,7 +167,7 @@ class ModelRegistry:
                     encode_vector(vector),
                     b"" if state is None else encode_vector(state.ravel()),
                 )
-            written += int(self._publish_script(keys=keys, args=args, client=self.client))
+            written += self._publish_chunk(keys, args[:2], args[2:])
         fields = record.to_redis()
         fields["published_at"] = repr(time.time()).encode()
         self.client.hset(self.keys.model_record(record.version), mapping=fields)  # type: ignore[arg-type]
@@ -196,7 +197,10 @@ class ModelRegistry:
         if version == self.current_version():
             raise ValueError(f"{version} is the current version")
         files = self._weights_files([version])
-        self.client.unlink(*self._version_keys(version))
+        pipe = self.client.pipeline(transaction=False)
+        for key in self._version_keys(version):  # one key per command: no slot is spanned
+            pipe.unlink(key)
+        pipe.execute()
         return files[0] if files else None
 
     def _write_artefacts(
@@ -213,6 +217,33 @@ class ModelRegistry:
             self.client.set(self.keys.gru_step(record.version), gru_step)
         if projection is not None:
             self.client.set(self.keys.content_projection(record.version), projection)
+
+    def _publish_chunk(
+        self, keys: list[str], common: list[bytes | str], per_user: list[bytes | str]
+    ) -> int:
+        """One script call on one server; on a cluster one per slot, pipelined
+        (state/cluster.py), redoing the calls of a node that forgot the script."""
+        if not cluster.is_cluster(self.client):
+            return int(
+                self._publish_script(keys=keys, args=[*common, *per_user], client=self.client)
+            )
+        groups = cluster.SlotGroups.of(keys, 2)
+        written = 0
+        for _ in range(3):
+            pipe = self.client.pipeline(transaction=False)
+            groups.queue(pipe, self._publish_script.sha, keys, 2, common, per_user, 2)
+            results = pipe.execute(raise_on_error=False)
+            lost = [
+                g
+                for g, r in zip(groups.groups, results, strict=True)
+                if isinstance(r, rex.NoScriptError)
+            ]
+            written += groups.sum([r for r in results if not isinstance(r, rex.NoScriptError)])
+            if not lost:
+                return written
+            cluster.load_everywhere_sync(self.client, PUBLISH_SCRIPT)
+            groups = cluster.SlotGroups(lost, groups.users)
+        raise rex.NoScriptError("the long-term publish script could not be loaded on every node")
 
     def collect_old_versions(self, keep_previous: int) -> Collected:
         """Delete every version older than the current one and ``keep_previous``
@@ -237,7 +268,8 @@ class ModelRegistry:
         for chunk in _chunks(iter(versions)):
             pipe = self.client.pipeline(transaction=False)
             for version in chunk:
-                pipe.unlink(*self._version_keys(version))
+                for key in self._version_keys(version):  # one key each: a cluster's slots
+                    pipe.unlink(key)
             pipe.execute()
         if below > floor:
             self.client.set(self._gc_floor(), below)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis
 
 from state.codec import decode_json, decode_vector
+from state.connection import SyncClient
 from state.keys import Field, KeyLayout
 
 _USER_FIELDS = (
@@ -43,7 +43,7 @@ class RerankInput:
 
 
 def read_rerank_input(
-    client: redis.Redis, keys: KeyLayout, user_id: str, candidates: Sequence[str]
+    client: SyncClient, keys: KeyLayout, user_id: str, candidates: Sequence[str]
 ) -> RerankInput:
     """The user's state and the item vectors a re-rank needs."""
     pipe = client.pipeline(transaction=False)

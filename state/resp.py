@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
+
+from state.connection import AsyncClient
 
 
 class FastPackMixin:
@@ -37,7 +38,7 @@ class FastPackMixin:
         return [b"".join(parts)]
 
 
-def fast_packing(client: aioredis.Redis) -> aioredis.Redis:
+def fast_packing(client: AsyncClient) -> AsyncClient:
     """``client`` with connections made from now on packing through :class:`FastPackMixin`."""
     pool = getattr(client, "connection_pool", None)
     base = getattr(pool, "connection_class", None)

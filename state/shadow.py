@@ -9,11 +9,10 @@ they favour, so adds are best-effort.
 
 from __future__ import annotations
 
-import redis
-import redis.asyncio as aioredis
 import redis.exceptions as rex
 
 from models.shadow import ShadowTally
+from state.connection import AsyncClient, SyncClient
 from state.errors import StoreUnavailable, is_outage
 from state.keys import KeyLayout
 
@@ -28,7 +27,7 @@ def _tally(values: list[bytes | None]) -> ShadowTally:
 class ShadowBook:
     """The workers' side: which version is in the shadow, and adding to its figures."""
 
-    def __init__(self, client: aioredis.Redis, keys: KeyLayout) -> None:
+    def __init__(self, client: AsyncClient, keys: KeyLayout) -> None:
         self.client = client
         self.keys = keys
 
@@ -57,7 +56,7 @@ class ShadowBook:
 class ShadowStage:
     """The trainer's side: put a version in the shadow, read its figures, end it."""
 
-    def __init__(self, client: redis.Redis, keys: KeyLayout) -> None:
+    def __init__(self, client: SyncClient, keys: KeyLayout) -> None:
         self.client = client
         self.keys = keys
 

@@ -18,9 +18,11 @@ from importlib import resources
 import numpy as np
 import redis.asyncio as aioredis
 import redis.exceptions as rex
+from redis.asyncio.cluster import ClusterPipeline
 
+from state import cluster
 from state.codec import decode_json, decode_vector, encode_json, encode_vector
-from state.connection import RedisEndpoint, outage_client
+from state.connection import AsyncClient, RedisEndpoint, outage_client
 from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
@@ -73,6 +75,9 @@ APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
 APPLY_SHA, READ_SHA = SCRIPTS
+ITEM_DELTAS_SCRIPT = resources.files("state").joinpath("add_item_deltas.lua").read_text()
+ITEM_DELTAS_SHA = hashlib.sha1(ITEM_DELTAS_SCRIPT.encode()).hexdigest()
+SCRIPTS[ITEM_DELTAS_SHA] = ITEM_DELTAS_SCRIPT
 
 
 @asynccontextmanager
@@ -94,13 +99,14 @@ class UserStateStore:
     """The workers' view of Redis; nothing connects until first use."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
+        self, client: AsyncClient, keys: KeyLayout, dim: int, ttl_s: int, history_length: int
     ) -> None:
         self.client = fast_packing(client)
         self.keys = keys
         self.dim = dim
         self.ttl_s = ttl_s
         self.history_length = history_length
+        self.scripts_lost = False
 
     @classmethod
     def from_url(
@@ -126,7 +132,10 @@ class UserStateStore:
 
     async def _load_scripts(self) -> None:
         for text in SCRIPTS.values():
-            await self.client.script_load(text)
+            if cluster.is_cluster(self.client):  # replicas too: the next failover's primaries
+                await cluster.load_everywhere(self.client, text)
+            else:
+                await self.client.script_load(text)
 
     async def load_users(
         self, user_ids: Sequence[str], shown: bool = False
@@ -142,11 +151,25 @@ class UserStateStore:
             keys += (self.keys.user(user_id), self.keys.erasure(user_id))
         async with _outages():
             try:
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
+                rows = await self._read(keys, fields)
             except rex.NoScriptError:
                 await self._load_scripts()
-                rows = await self.client.evalsha(READ_SHA, len(keys), *keys, *fields)
+                try:
+                    rows = await self._read(keys, fields)
+                except rex.NoScriptError as exc:  # a node mid-failover: wait, try again
+                    raise StoreUnavailable(f"NoScriptError: {exc}") from exc
         return {user_id: self._parse(user_id, row) for user_id, row in zip(ids, rows, strict=True)}
+
+    async def _read(self, keys: list[str], fields: Sequence[bytes]) -> list[list[bytes | None]]:
+        if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
+            groups = cluster.SlotGroups.of(keys, 2)
+            async with self.client.pipeline(transaction=False) as pipe:
+                groups.queue(pipe, READ_SHA, keys, 2, fields)
+                return groups.spread(await pipe.execute())
+        rows: list[list[bytes | None]] = await self.client.evalsha(
+            READ_SHA, len(keys), *keys, *fields
+        )
+        return rows
 
     async def load_recommendations(self, user_ids: Sequence[str]) -> dict[str, bytes | None]:
         ids = list(user_ids)
@@ -159,14 +182,23 @@ class UserStateStore:
     async def write(self, writes: Sequence[UserWrite], shared: SharedWrite) -> WriteOutcome:
         """Every user's compare-and-set script and the shared state, in one round trip."""
         async with _outages():
+            if self.scripts_lost:  # the item-delta script was refused last time
+                await self._load_scripts()
+                self.scripts_lost = False
             outcome, results = await self._write_once(writes, shared)
             if writes and isinstance(results[0], rex.NoScriptError):
                 # A restarted or flushed Redis forgot the script: load it, write the users again.
                 log.info("Redis lost the write script; loading it again")
                 await self._load_scripts()
-                again, _ = await self._write_once(writes, None)
+                # Only the refused ones (all of them on one server; on a cluster the
+                # groups of the nodes that forgot it, others may have committed).
+                redo = [i for i, ok in enumerate(outcome.committed) if ok is None]
+                again, _ = await self._write_once([writes[i] for i in redo], None)
+                committed = list(outcome.committed)
+                for i, ok in zip(redo, again.committed, strict=True):
+                    committed[i] = ok
                 outcome = WriteOutcome(
-                    again.committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                    committed, again.refusal, outcome.mix_prior, outcome.shared_written
                 )
         return outcome
 
@@ -183,20 +215,22 @@ class UserStateStore:
                         self.keys.history(user_id),
                         self.keys.erasure(user_id),
                     )
-                pipe.evalsha(
-                    APPLY_SHA,
-                    len(keys),
-                    *keys,
-                    b"%d" % self.ttl_s,
-                    b"%d" % self.history_length,
-                    *(w.packed(self.history_length) for w in writes),
-                )
+                limits = (b"%d" % self.ttl_s, b"%d" % self.history_length)
+                packed = [w.packed(self.history_length) for w in writes]
+                if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
+                    groups = cluster.SlotGroups.of(keys, 3)
+                    calls = groups.queue(pipe, APPLY_SHA, keys, 3, limits, packed)
+                else:
+                    pipe.evalsha(APPLY_SHA, len(keys), *keys, *limits, *packed)
             extra = self._queue_shared(pipe, shared) if shared else []
             results = await pipe.execute(raise_on_error=False)
         n = 1 if writes else 0
         committed: list[bool | None] = [None] * len(writes)
         refusal: str | None = None
-        if writes:
+        if writes and cluster.is_cluster(self.client):
+            committed, refusal, first = _per_user(groups.spread(results[:calls]))
+            results = [first, *results[calls:]]
+        elif writes:
             result = results[0]
             if isinstance(result, Exception):
                 if not isinstance(result, rex.NoScriptError) and not is_outage(result):
@@ -210,16 +244,29 @@ class UserStateStore:
             if isinstance(result, Exception):
                 log.warning("shared state (%s) not written: %s", name, result)
                 shared_written = False
+                if isinstance(result, rex.NoScriptError):  # loaded again before the resend
+                    self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
         return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
 
-    def _queue_shared(self, pipe: aioredis.client.Pipeline, shared: SharedWrite) -> list[str]:
+    def _queue_shared(
+        self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
+    ) -> list[str]:
         names: list[str] = []
-        if shared.items:
-            mapping = {item_id: encode_vector(v) for item_id, v in shared.items.items()}
+        whole = {i: v for i, v in shared.items.items() if i not in shared.item_deltas}
+        if whole:
+            mapping = {item_id: encode_vector(v) for item_id, v in whole.items()}
             pipe.hset(self.keys.items(shared.model_version), mapping=mapping)  # type: ignore[arg-type]
             names.append("items")
+        if shared.item_deltas:
+            args: list[bytes | str] = [b"%d" % self.dim]
+            for item_id, delta in shared.item_deltas.items():
+                now = shared.items.get(item_id, delta)
+                args += (item_id, encode_vector(delta), encode_vector(now))
+            key = self.keys.items(shared.model_version)
+            pipe.execute_command("EVALSHA", ITEM_DELTAS_SHA, 1, key, *args)
+            names.append("item_deltas")
         if shared.events:
             pipe.incrby(self.keys.events_total(), shared.events)
             names.append("events")
@@ -325,3 +372,25 @@ class UserStateStore:
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
         )
+
+
+def _per_user(results: list[object]) -> tuple[list[bool | None], str | None, object]:
+    """Per-user replies of the slot groups' calls: written, conflict, or refused (None,
+    an outage or a node that forgot the script). Also what stands for them all: the
+    first ``NoScriptError`` (so the caller loads the script and redoes the refused),
+    else the first refusal, else True."""
+    committed: list[bool | None] = []
+    refusal: str | None = None
+    first: object = True
+    for result in results:
+        if isinstance(result, Exception):
+            if not isinstance(result, rex.NoScriptError) and not is_outage(result):
+                raise result
+            committed.append(None)
+            refusal = refusal or f"{type(result).__name__}: {result}"
+            lost = isinstance(result, rex.NoScriptError)
+            if first is True or (lost and not isinstance(first, rex.NoScriptError)):
+                first = result
+        else:
+            committed.append(bool(result))
+    return committed, refusal, first

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis
 import redis.asyncio as aioredis
 import redis.exceptions as rex
 
+from state.connection import SyncClient
 from state.keys import Field, KeyLayout
 
 APPEND_SCRIPT = """
@@ -82,7 +82,7 @@ class TrailWriter:
         return sum(int(r) for r in results)
 
 
-def read_trail(client: redis.Redis, keys: KeyLayout, user_id: str) -> list[dict[str, Any]]:
+def read_trail(client: SyncClient, keys: KeyLayout, user_id: str) -> list[dict[str, Any]]:
     """A user's trail, oldest point first (unreadable points are left out)."""
     raw: list[bytes] = client.lrange(keys.trail(user_id), 0, -1)  # type: ignore[assignment]
     points = []

@@ -128,10 +128,16 @@ class SharedWrite:
     events: int = 0  # chosen items appended to histories (the trainer's trigger)
     mix_prior_delta: float = 0.0  # added to the shared prior (every worker adds its own)
     trending: Sequence[str] | None = None  # this worker's trending items, when due
+    # Per item, the sum of this worker's committed steps since its last send: added
+    # to the stored vector in Redis (add_item_deltas.lua), so concurrent workers'
+    # steps to one item all count; ``items`` then holds the worker's whole vector,
+    # stored only where Redis has none yet. Items without a delta are stored whole.
+    item_deltas: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return (
             bool(self.items)
+            or bool(self.item_deltas)
             or bool(self.events)
             or bool(self.mix_prior_delta)
             or (self.trending is not None)

@@ -22,6 +22,7 @@ import faust
 from faust.types import TP
 
 from state import KeyLayout, UserStateStore
+from state.cluster import is_cluster
 from state.connection import outage_client
 from state.epoch import TopicEpochs
 from state.item_ageing import ItemAgeing
@@ -131,7 +132,10 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         settings.history_length,
     )
     updater = InterestUpdater(settings, store, ShadowBook(store.client, store.keys))
-    updater.ageing = AgeingTracker(ItemAgeing(store.client, store.keys, settings.item_ttl_s))
+    if is_cluster(store.client):  # its sweep script spans keys of several slots
+        log.warning("item ageing is off on Redis Cluster (see docs/redis-layout.md)")
+    else:
+        updater.ageing = AgeingTracker(ItemAgeing(store.client, store.keys, settings.item_ttl_s))
     if settings.topic_epoch_poll_s:
         epochs = TopicEpochs(store.client, store.keys)
         updater.epochs = EpochWatch(

@@ -184,6 +184,7 @@ class _Pending:
     items: dict[str, np.ndarray] = field(default_factory=dict)
     events: int = 0
     mix_prior_delta: float = 0.0
+    item_deltas: dict[str, np.ndarray] = field(default_factory=dict)  # steps not yet sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +298,13 @@ class InterestUpdater:
             vectors = await self.store.load_items(self.model_version)
             unavailable = await self.store.load_unavailable()
             prior = await self.store.load_mix_prior()
-            # Rows learned here but not yet saved stay as learned.
-            vectors.update(self._pending.items)
+            # Rows learned here but not yet saved stay as learned: on top of what
+            # Redis holds (other workers' steps included), this worker's unsent steps.
+            for item_id, delta in self._pending.item_deltas.items():
+                stored = vectors.get(item_id)
+                vectors[item_id] = (
+                    self._pending.items[item_id] if stored is None else stored + delta
+                )
             self.items.load(vectors)
             self._set_unavailable(unavailable)
             self._set_prior(prior)
@@ -675,6 +681,7 @@ class InterestUpdater:
         matrix = self.items.matrix
         for row in changed.tolist():
             self._pending.items[ids[row]] = matrix[row].copy()
+        self._add_item_deltas(folded, committed, changed)
         self._pending.events += sum(
             len(w.new_items) for w, ok in zip(writes, committed.tolist(), strict=True) if ok
         )
@@ -688,6 +695,23 @@ class InterestUpdater:
             shared.event_rows[take], shared.event_ts[take], shared.event_weights[take]
         )
 
+    def _add_item_deltas(
+        self, folded: FoldedBatch, committed: np.ndarray, changed: np.ndarray
+    ) -> None:
+        """Sum the committed steps per changed item into the unsent deltas (new arrays,
+        never in place: a SharedWrite on its way holds the old ones)."""
+        shared = folded.shared
+        take = committed[shared.item_owner]
+        rows = shared.item_rows[take]
+        if not rows.size:
+            return
+        sums = np.zeros((changed.size, self.items.dim), np.float32)
+        np.add.at(sums, np.searchsorted(changed, rows), shared.item_deltas[take])
+        pending, ids = self._pending.item_deltas, self.items.ids
+        for i, row in enumerate(changed.tolist()):
+            before = pending.get(ids[row])
+            pending[ids[row]] = sums[i] if before is None else before + sums[i]
+
     def _shared_write(self) -> SharedWrite:
         trending = None
         now = time.monotonic()
@@ -697,7 +721,14 @@ class InterestUpdater:
                 ids = self.items.ids
                 trending = [ids[r] for r in rows.tolist()]
         p = self._pending
-        return SharedWrite(p.version, dict(p.items), p.events, p.mix_prior_delta, trending)
+        return SharedWrite(
+            p.version,
+            dict(p.items),
+            p.events,
+            p.mix_prior_delta,
+            trending,
+            item_deltas=dict(p.item_deltas),
+        )
 
     def _shared_sent(self, shared: SharedWrite, mix_prior: float | None) -> None:
         """The shared state of ``shared`` is in Redis now: forget it (keep what came since)."""
@@ -705,6 +736,12 @@ class InterestUpdater:
         for item_id, vector in shared.items.items():
             if p.items.get(item_id) is vector:
                 del p.items[item_id]
+        for item_id, delta in shared.item_deltas.items():
+            now = p.item_deltas.get(item_id)
+            if now is delta:
+                del p.item_deltas[item_id]
+            elif now is not None:  # stepped again since: what is left to send
+                p.item_deltas[item_id] = now - delta
         p.events -= shared.events
         p.mix_prior_delta -= shared.mix_prior_delta
         if shared.trending is not None:

@@ -218,3 +218,22 @@ def test_dockerignore_keeps_what_the_images_copy_and_drops_the_rest() -> None:
                 assert not ignored(source.rstrip("/")), f".dockerignore drops {source}"
     for heavy in (".git", ".venv", "tests", "model-store"):
         assert ignored(heavy), f"{heavy} would be sent to the Docker daemon"
+
+
+def test_the_cluster_profile_forms_three_primaries_and_is_opt_in() -> None:
+    services = compose_config()["services"]
+    nodes = [f"redis-c{n}" for n in (1, 2, 3)]
+    for name in nodes:
+        svc = services[name]
+        assert svc["profiles"] == ["cluster"] and not svc.get("ports"), name
+        command = " ".join(svc["command"])
+        assert "--cluster-enabled yes" in command and "--appendonly yes" in command, name
+        assert volume_mounts(svc).get("/data") in compose_config()["volumes"], name
+    init = services["redis-cluster-init"]
+    assert init["profiles"] == ["cluster"] and set(init["depends_on"]) == set(nodes)
+    script = " ".join(init["command"])
+    assert "--cluster create" in script and "--cluster-replicas 0" in script
+    assert all(f"getent hosts {n}" in script for n in nodes)
+    # The URL is the only switch: the services detect a cluster from the server.
+    worker_url = environment(services["worker"])["INTERESTS_REDIS_URL"]
+    assert "INTERESTS_REDIS_URL" in worker_url or worker_url == "redis://redis:6379/0"

@@ -120,7 +120,15 @@ class MemoryStore:
             committed.append(True)
         mix_prior = None
         version_items = self.items.setdefault(shared.model_version, {})
-        version_items.update({i: encode_vector(v) for i, v in shared.items.items()})
+        version_items.update(
+            {i: encode_vector(v) for i, v in shared.items.items() if i not in shared.item_deltas}
+        )
+        for item_id, delta in shared.item_deltas.items():  # as add_item_deltas.lua does
+            stored = version_items.get(item_id)
+            whole = shared.items.get(item_id, delta)
+            version_items[item_id] = encode_vector(
+                whole if stored is None else decode_vector(stored) + delta
+            )
         self.events_total += shared.events
         if shared.mix_prior_delta:
             self.mix_prior += shared.mix_prior_delta
