@@ -468,6 +468,8 @@ class Fleet:
 
 
 Fault = tuple[str, Callable[[Fleet, random.Random], None]]
+MIN_FAULT_GAP_S = 3.0
+"""Faults are at least this far apart on average, even when production ends sooner."""
 
 
 def fault_schedule(kills: int, fault_s: float, pause_s: float, seed: int) -> list[Fault]:
@@ -531,7 +533,7 @@ SHORT_FORM = SoakConfig(
     kills=2,
     fault_s=3.0,
     pause_s=3.0,
-    rate=200.0,
+    rate=100.0,
     timeout_s=240.0,
     replay=False,
 )
@@ -553,6 +555,7 @@ class SoakResult:
     dlq_valid: int
     unexpected_exits: list[str]
     max_stall_s: float
+    first_applied_s: float
     seconds: float
     replay_differs: int | None
     timeline: list[str]
@@ -577,17 +580,18 @@ class SoakResult:
             ("double-applied (events over)", f"{self.doubled}"),
             ("users with recent_items != fault-free", f"{self.wrong_recent}"),
             ("users with history != fault-free", f"{self.wrong_history}"),
-            ("bad messages not in DLQ", f"{self.dlq_missing}"),
+            ("bad messages in the DLQ, by (partition, offset)", f"{self.bad - self.dlq_missing}"),
             ("DLQ exact by (partition, offset)", "yes" if self.dlq_missing == 0 else "no"),
-            ("DLQ duplicates (replays; dedup by partition, offset)", f"{self.dlq_duplicates}"),
+            ("DLQ repeats (replays; consumers dedup by offset)", f"{self.dlq_duplicates}"),
             ("DLQ records with the wrong reason", f"{self.dlq_wrong_reason}"),
             ("valid events dead-lettered", f"{self.dlq_valid}"),
             ("workers that exited on their own", f"{len(self.unexpected_exits)}"),
             ("replayed fault-free, users differing", _or_dash(self.replay_differs)),
+            ("first event applied after (s, first group join)", f"{self.first_applied_s:.1f}"),
             ("max stall (s, no progress with events waiting)", f"{self.max_stall_s:.1f}"),
             ("longest SIGTERM stop (s)", f"{self.sigterm_max_s:.1f}"),
             ("duration (s)", f"{self.seconds:.0f}"),
-            ("load average (1/5/15 min) at the end", self.load),
+            ("load average (1/5/15 min) at start / end", self.load),
             ("result", "PASS" if self.ok else "FAIL"),
         ]
         width = max(len(r[0]) for r in rows)
@@ -613,6 +617,7 @@ class Progress:
         self.applied = 0
         self.max_stall_s = 0.0
         self.stalls: list[tuple[float, float]] = []  # (started, seconds) of stalls over 5 s
+        self.first_applied_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -635,17 +640,19 @@ class Progress:
 
     def _run(self) -> None:
         client = redis.Redis(port=self.redis_port, socket_timeout=2)
-        last_change = time.monotonic()
+        began = last_change = time.monotonic()
         try:
             while not self._stop.wait(0.5):
                 now = time.monotonic()
                 applied = self._sample(client)
                 if applied is not None and applied != self.applied:
-                    if now - last_change > 5.0:
+                    if not self.applied:  # the first group join is not a stall
+                        self.first_applied_s = now - began
+                    elif now - last_change > 5.0:
                         self.stalls.append((last_change, now - last_change))
                     self.applied = applied
                     last_change = now
-                elif self.applied < self.produced.valid_sent:
+                elif self.applied and self.applied < self.produced.valid_sent:
                     self.max_stall_s = max(self.max_stall_s, now - last_change)
                 else:
                     last_change = now
@@ -742,6 +749,10 @@ def _wait_done(
         time.sleep(2)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _rules(settings: Settings) -> EventRules:
     return EventRules(
         frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
@@ -749,15 +760,21 @@ def _rules(settings: Settings) -> EventRules:
 
 
 def _run_schedule(
-    fleet: Fleet, faults: list[Fault], produced: Produced, rate: float, total: int, seed: int
+    fleet: Fleet, faults: list[Fault], progress: Progress, rate: float, total: int, seed: int
 ) -> list[str]:
-    """Faults spread over the production window, one at a time."""
+    """Faults one at a time, spread over what is left of the production window once the
+    workers apply events (a fault during the first group join would test little)."""
     rng = random.Random(seed + 3)
-    window = total / rate
+    deadline = time.monotonic() + 300
+    while not progress.applied and time.monotonic() < deadline:
+        time.sleep(0.2)
+    began = time.monotonic()
+    fleet.note("first events applied; the fault schedule starts")
+    window = max(total / rate - (began - fleet.t0), MIN_FAULT_GAP_S * len(faults))
     step = window / (len(faults) + 1)
     done: list[str] = []
     for i, (name, act) in enumerate(faults):
-        due = fleet.t0 + step * (i + 1) + rng.uniform(-step / 3, step / 3)
+        due = began + step * (i + 1) + rng.uniform(-step / 3, step / 3)
         time.sleep(max(0.0, due - time.monotonic()))
         fleet.note(f"fault {i + 1}/{len(faults)}: {name}")
         act(fleet, rng)
@@ -770,6 +787,7 @@ def run_soak(
 ) -> SoakResult:
     """One soak on the broker at ``kafka_bootstrap``, with a Redis of its own in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
+    load_at_start = _load()
     tag = uuid.uuid4().hex[:8]
     redis_port = free_port()
     settings = soak_settings(kafka_bootstrap, redis_port, tag)
@@ -796,14 +814,14 @@ def run_soak(
         fleet.note(f"{config.workers} workers started; producing at {config.rate:g}/s")
         producer.start()
         progress.start()
-        injected = _run_schedule(fleet, faults, produced, config.rate, len(messages), config.seed)
+        injected = _run_schedule(fleet, faults, progress, config.rate, len(messages), config.seed)
         producer.join()
         fleet.note(f"all {len(messages)} messages produced in {produced.seconds:.0f}s")
         _wait_done(settings, redis_port, expected, produced, config.timeout_s)
         fleet.note("every event applied and every bad message dead-lettered (or timed out)")
         for at, seconds in progress.stalls:
             fleet.log.append(f"{at - fleet.t0:7.1f}s  (no progress for {seconds:.1f}s from here)")
-        fleet.log.sort()
+        fleet.log.sort(key=lambda line: float(line.split("s", 1)[0]))
         exits = fleet.unexpected_exits()
         lost, doubled, wrong_recent, wrong_history, state = _check(settings, redis_port, expected)
         missing, duplicates, wrong_reason, valid = _dlq_check(settings, produced, rules)
@@ -818,7 +836,7 @@ def run_soak(
         progress.stop()
         fleet.stop_workers()
         fleet.redis.stop()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = f"{load_at_start} / {_load()}"
     return SoakResult(
         events=sum(expected.counts.values()),
         bad=bad_count,
@@ -833,6 +851,7 @@ def run_soak(
         dlq_valid=valid,
         unexpected_exits=exits,
         max_stall_s=progress.max_stall_s,
+        first_applied_s=progress.first_applied_s,
         seconds=seconds,
         replay_differs=replay_differs,
         timeline=fleet.log,
