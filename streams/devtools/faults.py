@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import threading
@@ -556,6 +557,8 @@ class SoakResult:
     unexpected_exits: list[str]
     max_stall_s: float
     first_applied_s: float
+    outage_waits: int
+    replays_skipped: int
     seconds: float
     replay_differs: int | None
     timeline: list[str]
@@ -586,6 +589,8 @@ class SoakResult:
             ("DLQ records with the wrong reason", f"{self.dlq_wrong_reason}"),
             ("valid events dead-lettered", f"{self.dlq_valid}"),
             ("workers that exited on their own", f"{len(self.unexpected_exits)}"),
+            ("Redis outage waits the workers logged", f"{self.outage_waits}"),
+            ("replayed events skipped by the stamps (at least)", f"{self.replays_skipped}"),
             ("replayed fault-free, users differing", _or_dash(self.replay_differs)),
             ("first event applied after (s, first group join)", f"{self.first_applied_s:.1f}"),
             ("max stall (s, no progress with events waiting)", f"{self.max_stall_s:.1f}"),
@@ -749,6 +754,18 @@ def _wait_done(
         time.sleep(2)
 
 
+def worker_log_figures(workdir: Path) -> tuple[int, int]:
+    """Redis outage waits the workers logged, and replayed events their stamps skipped
+    (from each worker's last totals line: a killed worker's last interval is missing)."""
+    waits = skipped = 0
+    for path in workdir.glob("worker-*.log"):
+        text = path.read_text(errors="replace")
+        waits += text.count("Redis unavailable")
+        totals = re.findall(r"skipped_replays=(\d+)", text)
+        skipped += int(totals[-1]) if totals else 0
+    return waits, skipped
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -837,6 +854,7 @@ def run_soak(
         fleet.stop_workers()
         fleet.redis.stop()
     load = f"{load_at_start} / {_load()}"
+    outage_waits, replays_skipped = worker_log_figures(workdir)
     return SoakResult(
         events=sum(expected.counts.values()),
         bad=bad_count,
@@ -852,6 +870,8 @@ def run_soak(
         unexpected_exits=exits,
         max_stall_s=progress.max_stall_s,
         first_applied_s=progress.first_applied_s,
+        outage_waits=outage_waits,
+        replays_skipped=replays_skipped,
         seconds=seconds,
         replay_differs=replay_differs,
         timeline=fleet.log,
