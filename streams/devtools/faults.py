@@ -741,11 +741,23 @@ def _dlq_check(
 
 
 def _wait_done(
-    settings: Settings, redis_port: int, expected: Expected, produced: Produced, timeout_s: float
+    settings: Settings,
+    redis_port: int,
+    expected: Expected,
+    produced: Produced,
+    timeout_s: float,
+    progress: Progress | None = None,
 ) -> None:
-    """Until every event is applied and every bad message dead-lettered (or the timeout)."""
+    """Until every event is applied and every bad message dead-lettered (or the timeout).
+
+    With ``progress``, the full checks wait until its sum is complete: run every
+    2 s meanwhile they held the GIL long enough to starve its sampler, which
+    then counted the gaps as stalls."""
     rules = _rules(settings)
     deadline = time.monotonic() + timeout_s
+    total = sum(expected.counts.values())
+    while progress is not None and progress.applied < total and time.monotonic() < deadline:
+        time.sleep(1)
     while time.monotonic() < deadline:
         with contextlib.suppress(redis.RedisError):
             lost, *_ = _check(settings, redis_port, expected)
@@ -834,7 +846,7 @@ def run_soak(
         injected = _run_schedule(fleet, faults, progress, config.rate, len(messages), config.seed)
         producer.join()
         fleet.note(f"all {len(messages)} messages produced in {produced.seconds:.0f}s")
-        _wait_done(settings, redis_port, expected, produced, config.timeout_s)
+        _wait_done(settings, redis_port, expected, produced, config.timeout_s, progress)
         fleet.note("every event applied and every bad message dead-lettered (or timed out)")
         for at, seconds in progress.stalls:
             fleet.log.append(f"{at - fleet.t0:7.1f}s  (no progress for {seconds:.1f}s from here)")
