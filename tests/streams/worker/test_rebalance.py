@@ -40,6 +40,13 @@ def test_a_worker_joining_and_one_leaving_mid_stream_keep_exact_counts(
         wait_until(lambda: applied() > 0, timeout=90, what="the first worker to start")
         # A second member joins: the group rebalances while the first is mid-stream.
         two = start_worker(settings, tmp_path / "worker-2.log")
+        # Events for it only once it holds partitions: an idle machine's first worker
+        # otherwise applies all of them before the join completes (seen in CI).
+        wait_until(
+            lambda: "Executing _on_partitions_assigned" in _log(tmp_path / "worker-2.log"),
+            timeout=90,
+            what="the second worker to be assigned partitions",
+        )
         produce(settings, second.messages)  # type: ignore[arg-type]
         wait_until(
             lambda: _applied_by(tmp_path / "worker-2.log") > 0,
@@ -61,6 +68,10 @@ def test_a_worker_joining_and_one_leaving_mid_stream_keep_exact_counts(
             two.stop()
     by_one, by_two = _applied_by(tmp_path / "worker-1.log"), _applied_by(tmp_path / "worker-2.log")
     assert by_one > 0 and by_two > 0, (by_one, by_two)
+
+
+def _log(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _applied_by(log: Path) -> int:
