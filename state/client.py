@@ -57,6 +57,28 @@ class UserState:
         }
 
 
+def items_with_why(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A recommendation message's items, each with its own ``why`` (``long``, ``short``,
+    ``near``) from the message's aligned ``why`` arrays: the shape readers show.
+
+    >>> a, b = items_with_why({"items": [{"item_id": "a"}, {"item_id": "b"}],
+    ...                        "why": {"long": [0.25, 1.0], "near": ["x", None]}})
+    >>> a["why"], b["why"]
+    ({'long': 0.25, 'short': 0.75, 'near': 'x'}, {'long': 1.0, 'short': 0.0})
+    """
+    items = [dict(i) for i in message.get("items", []) if isinstance(i, dict)]
+    why = message.get("why")
+    if not isinstance(why, dict):
+        return items
+    longs, nears = why.get("long") or [], why.get("near") or []
+    for item, long_share, near in zip(items, longs, nears, strict=False):
+        reason: dict[str, Any] = {"long": long_share, "short": round(1.0 - long_share, 2)}
+        if near is not None:
+            reason["near"] = near
+        item["why"] = reason
+    return items
+
+
 class InterestReader:
     """Reads and deletes users; safe to share across threads (redis-py pool).
 
@@ -101,7 +123,7 @@ class InterestReader:
             events_applied=int(fields.get(Field.EVENTS_APPLIED, b"0")),
             last_event_ts=_float(fields.get(Field.LAST_EVENT_TS)),
             model_version=_text(fields.get(Field.MODEL_VERSION)),
-            recommendations=list(recs.get("items", [])),
+            recommendations=items_with_why(recs),
             recent_items=list(decode_json(fields.get(Field.RECENT_ITEMS), [])),
             short_term=decode_vector(st) if st else np.zeros(0, np.float32),
             last_topic=_text(fields.get(Field.LAST_TOPIC)),

@@ -1,8 +1,11 @@
-"""The compact ``why`` field of each recommended item in a recommendation message.
+"""The compact ``why`` field of a recommendation message.
 
-``{"long": 0.62, "short": 0.38, "near": "c1-i4"}``: the shares of the item's
-score from the long- and short-term parts (two decimals, summing to 1), and the
-user's recent item most like it (absent when the user has none in the table).
+``{"long": [0.62, 0.1, ...], "near": ["c1-i4", null, ...]}``, aligned with
+``items``: each item's share of its score from the long-term part (two
+decimals; the short-term share is the rest) and the user's recent item most
+like it (null when none is known). Two arrays rather than a field per item:
+the message stays about a third larger instead of twice as large, and building
+it costs two list conversions per user, not a dict per item.
 """
 
 from __future__ import annotations
@@ -10,18 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from models.explain import Explanations
 
 
-def add_explanations(
-    items: list[dict[str, Any]], why: Explanations, row: int, ids: Sequence[str]
-) -> None:
-    """Adds ``why`` to each of one user's ``items`` (in the order ranked, padding dropped)."""
-    shares = why.long_share[row].tolist()
-    nearest = why.nearest[row].tolist()
-    for col, item in enumerate(items):
-        long_share = round(shares[col], 2)
-        reason: dict[str, Any] = {"long": long_share, "short": round(1.0 - long_share, 2)}
-        if nearest[col] >= 0:
-            reason["near"] = ids[nearest[col]]
-        item["why"] = reason
+def explanation_field(
+    why: Explanations, row: int, ids: Sequence[str], count: int
+) -> dict[str, list[Any]]:
+    """``why`` of one user's message, for the first ``count`` ranked items (padding dropped)."""
+    nearest = why.nearest[row, :count].tolist()
+    return {
+        "long": np.round(why.long_share[row, :count].astype(np.float64), 2).tolist(),
+        "near": [ids[n] if n >= 0 else None for n in nearest],
+    }

@@ -57,7 +57,7 @@ from streams.worker.ageing import AgeingTracker
 from streams.worker.dead_letter import DeadLetter
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
-from streams.worker.explanations import add_explanations
+from streams.worker.explanations import explanation_field
 from streams.worker.search import SearchPlacer
 from streams.worker.shadow import ShadowScoring
 from streams.worker.trails import TrailRecorder
@@ -804,21 +804,17 @@ class InterestUpdater:
                 for i, s in zip(rows, rounded[row], strict=True)
                 if i >= 0
             ]
-            if why is not None:
-                add_explanations(items, why, row, ids)
-            out.append(
-                orjson.dumps(
-                    {
-                        "user_id": last.user_id,
-                        "items": items,
-                        "model_version": version,
-                        "event_id": last.event_id,
-                        "event_ts": last.ts,
-                        "events": len(fresh),
-                        "emitted_ts": emitted,
-                    }
-                )
+            message: dict[str, object] = {"user_id": last.user_id, "items": items}
+            if why is not None:  # aligned with items; padding (at the end) dropped
+                message["why"] = explanation_field(why, row, ids, len(items))
+            message.update(
+                model_version=version,
+                event_id=last.event_id,
+                event_ts=last.ts,
+                events=len(fresh),
+                emitted_ts=emitted,
             )
+            out.append(orjson.dumps(message))
         return out
 
     def _write(

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from state import StoreUnavailable
+from state.client import items_with_why
 from state.codec import encode_vector
 from streams.settings import Settings
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
@@ -206,7 +207,10 @@ def test_each_recommended_item_says_why() -> None:
     batch = stream(40, users=4)
     (out,) = run(updater, [batch])
     for key, value in out.recommendations:
-        items = orjson.loads(value)["items"]
+        message = orjson.loads(value)
+        # On the wire: two arrays aligned with the items; readers get it per item.
+        assert len(message["why"]["long"]) == len(message["why"]["near"]) == len(message["items"])
+        items = items_with_why(message)
         mine = {orjson.loads(m.value or b"")["item_id"] for m in batch if m.key == key}
         assert items and all(set(i["why"]) == {"long", "short", "near"} for i in items)
         # No trainer has published: nothing comes from a long-term part.
@@ -227,4 +231,4 @@ def test_each_recommended_item_says_why() -> None:
 
 def test_explanations_can_be_turned_off() -> None:
     (out,) = run(InterestUpdater(settings(explain_recent=0), MemoryStore()), [stream(10)])
-    assert all("why" not in i for _, v in out.recommendations for i in orjson.loads(v)["items"])
+    assert all("why" not in orjson.loads(v) for _, v in out.recommendations)
