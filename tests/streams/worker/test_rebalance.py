@@ -48,10 +48,11 @@ def test_a_worker_joining_and_one_leaving_mid_stream_keep_exact_counts(
             what="the second worker to be assigned partitions",
         )
         produce(settings, second.messages)  # type: ignore[arg-type]
+        both = first.valid_per_user + second.valid_per_user
         wait_until(
-            lambda: _applied_by(tmp_path / "worker-2.log") > 0,
+            lambda: events_applied(settings, users) == {u: both.get(u, 0) for u in users},
             timeout=90,
-            what="the second worker to join and apply events",
+            what="exact counts with two workers",
         )
         # The first leaves (SIGTERM) while events still flow: its partitions move back.
         produce(settings, third.messages)  # type: ignore[arg-type]
@@ -66,6 +67,7 @@ def test_a_worker_joining_and_one_leaving_mid_stream_keep_exact_counts(
         one.stop()
         if two is not None:
             two.stop()
+    # Each worker logs its totals when it stops: both applied events.
     by_one, by_two = _applied_by(tmp_path / "worker-1.log"), _applied_by(tmp_path / "worker-2.log")
     assert by_one > 0 and by_two > 0, (by_one, by_two)
 
