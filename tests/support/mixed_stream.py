@@ -65,3 +65,11 @@ def mixed_stream(
         stream.messages.append((b"u0", raw))
         stream.malformed.append((raw, "byte limit"))
     return stream
+
+
+def category_histories() -> dict[str, list[str]]:
+    """Trainer input: 40 users who each keep to one of four categories of ten items."""
+    return {
+        f"u{user}": [f"c{user % 4}-{(user + step) % 10}" for step in range(12)]
+        for user in range(40)
+    }

@@ -10,16 +10,9 @@ from models.long_term.refresh import refresh
 from streams.devtools.embedded import EmbeddedServices
 from streams.trainer.service import Trainer, TrainerError, refresh_config
 from tests.support.harness import isolated_settings
+from tests.support.mixed_stream import category_histories
 
 pytestmark = pytest.mark.slow
-
-
-def _histories() -> dict[str, list[str]]:
-    """Users who each keep to one of four categories of ten items."""
-    return {
-        f"u{user}": [f"c{user % 4}-{(user + step) % 10}" for step in range(12)]
-        for user in range(40)
-    }
 
 
 def test_publish_keeps_current_and_previous_versions_only(
@@ -36,7 +29,7 @@ def test_publish_keeps_current_and_previous_versions_only(
     )
     trainer = Trainer(settings)
     try:
-        histories = _histories()
+        histories = category_histories()
         result = refresh(histories, None, refresh_config(settings))
         published = [trainer._publish(result, histories) for _ in range(2)]
         model_dir.joinpath(".gru-1.pt.tmp").write_bytes(b"a write that died")

@@ -25,17 +25,9 @@ from tests.support.harness import (
     read_topic,
     wait_until,
 )
-from tests.support.mixed_stream import mixed_stream
+from tests.support.mixed_stream import category_histories, mixed_stream
 
 pytestmark = pytest.mark.slow
-
-
-def _histories() -> dict[str, list[str]]:
-    """Users who each keep to one of four categories of ten items."""
-    return {
-        f"u{user}": [f"c{user % 4}-{(user + step) % 10}" for step in range(12)]
-        for user in range(40)
-    }
 
 
 def _add(settings: Settings, version: str, tally: ShadowTally) -> None:
@@ -74,7 +66,7 @@ def test_a_shadow_is_promoted_or_rejected_on_its_live_figures(
     registry = trainer.registry
     user_hash = registry.keys.user("u1")
     try:
-        histories = _histories()
+        histories = category_histories()
         for user, items in histories.items():  # as workers keep them
             registry.client.rpush(registry.keys.history(user), *items)
         result = refresh(histories, None, refresh_config(settings))
