@@ -34,6 +34,7 @@ from streams.worker.ageing import AgeingTracker
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
+from streams.worker.lean_drain import lean_delivery
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import Outputs, SendReport
 from streams.worker.pipeline import run_pipelined
@@ -82,6 +83,7 @@ class _Startup:
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     """The worker app for ``settings``; nothing connects until it starts."""
     bound_fetch_wait(settings.fetch_max_wait_ms)
+    lean_delivery()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
