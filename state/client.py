@@ -106,6 +106,11 @@ class InterestReader:
         """Plain URL only; TLS files go through :func:`state.connection.sync_client`."""
         return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix), pseudonyms)
 
+    def by_held_id(self) -> InterestReader:
+        """The same store addressed by the ids Redis holds (pseudonyms where they are on):
+        what a listing of stored users, such as the dashboard's, links to."""
+        return InterestReader(self.client, self.keys)
+
     def close(self) -> None:
         self.client.close()
 
