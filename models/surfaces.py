@@ -40,8 +40,9 @@ def check_surface_name(value: object) -> str:
     if len(value) > MAX_SURFACE_LENGTH:
         raise ValueError(f"surface longer than {MAX_SURFACE_LENGTH} characters")
     if not _NAME.match(value):
-        raise ValueError(f"surface {value[:MAX_SURFACE_LENGTH]!r} is not lower-case a-z, 0-9, "
-                         "'_', '.', '-'")
+        raise ValueError(
+            f"surface {value[:MAX_SURFACE_LENGTH]!r} is not lower-case a-z, 0-9, '_', '.', '-'"
+        )
     return value
 
 

@@ -264,7 +264,7 @@ class UserStateStore:
             elif name == "mix_prior":
                 mix_prior = float(result)
             elif name.startswith(SURFACE_PRIOR):
-                surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)  # type: ignore[arg-type]
+                surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)
         outcome = WriteOutcome(committed, refusal, mix_prior, shared_written, surface_priors)
         return outcome, list(results)
 
@@ -291,8 +291,8 @@ class UserStateStore:
         if shared.mix_prior_delta:
             pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
             names.append("mix_prior")
-        for surface, delta in shared.surface_prior_deltas.items():
-            pipe.incrbyfloat(self.keys.surface_prior(surface), delta)
+        for surface, step in shared.surface_prior_deltas.items():
+            pipe.incrbyfloat(self.keys.surface_prior(surface), step)
             names.append(SURFACE_PRIOR + surface)
         if shared.trending is not None:
             body = {

@@ -85,9 +85,11 @@ class SurfaceMixing:
         offsets, weights = {}, {}
         for surface in sorted(acted):
             name = self.surfaces.name(surface)
-            offset = after.surface_offsets[surface - 1] if surface - 1 < len(
-                after.surface_offsets
-            ) else 0.0
+            offset = (
+                after.surface_offsets[surface - 1]
+                if surface - 1 < len(after.surface_offsets)
+                else 0.0
+            )
             offsets[name] = offset
             weights[name] = float(mix.weights(np.array([offset]), np.array([surface]))[0])
         return encode_surface_mix(offsets, weights)
