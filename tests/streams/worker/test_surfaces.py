@@ -58,7 +58,11 @@ def test_a_surface_is_optional_and_round_trips() -> None:
     assert decode_event(on_search.to_json(), RULES, now=10.0) == on_search
 
 
-@given(st.one_of(st.text(max_size=40), st.integers(-(2**40), 2**40), st.none(), st.lists(st.booleans())))
+@given(
+    st.one_of(
+        st.text(max_size=40), st.integers(-(2**40), 2**40), st.none(), st.lists(st.booleans())
+    )
+)
 def test_any_surface_decodes_to_an_event_or_a_reason(value: object) -> None:
     decoded = decode_event(raw(context={"surface": value}), RULES, now=10.0)
     if isinstance(decoded, Event):
