@@ -8,12 +8,14 @@ import uuid
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from state import InterestReader, SharedWrite, StoredUser, UserStateStore, UserWrite
 from state.codec import encode_vector
 from state.connection import RedisEndpoint, sync_client
 from state.keys import Field, KeyLayout
-from state.user_store import encode_surface_mix
+from state.user_store import decode_surface_mix, encode_surface_mix, surface_mix_entries
 from streams.devtools.embedded import EmbeddedServices
 
 SURFACES = ("home", "search", "product")
@@ -140,3 +142,25 @@ def test_a_list_made_before_surfaces_is_the_default_surfaces(services: EmbeddedS
         assert held.mix_weights == {"home": 0.9}
     finally:
         reader.close()
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,31}", fullmatch=True),
+        st.tuples(
+            st.floats(-50, 50, allow_nan=False), st.floats(0, 1, exclude_min=True, exclude_max=True)
+        ),
+        max_size=16,
+    )
+)
+def test_the_surface_mix_field_round_trips(entries: dict[str, tuple[float, float]]) -> None:
+    raw = encode_surface_mix(
+        {s: o for s, (o, _) in entries.items()}, {s: w for s, (_, w) in entries.items()}
+    )
+    assert surface_mix_entries(raw) == entries
+    assert decode_surface_mix(raw) == {s: o for s, (o, _) in entries.items()}
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1]", b'{"s": 1}', b'{"s": {"offset": "x"}}'])
+def test_an_unreadable_surface_mix_field_counts_as_none(raw: bytes) -> None:
+    assert surface_mix_entries(raw) == {}
