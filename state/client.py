@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,6 +35,8 @@ class UserState:
     long_term: np.ndarray | None = None
     long_term_version: str | None = None
     mix_weight: float | None = None
+    followees: list[str] | None = None  # whom the user follows, newest first (as stored)
+    social_at: float | None = None  # when their social vector was last computed
 
     def to_json(self) -> dict[str, Any]:
         """The shape of ``interests user ID --json``."""
@@ -54,6 +57,11 @@ class UserState:
             "long_term": None if self.long_term is None else [float(x) for x in self.long_term],
             "long_term_version": self.long_term_version,
             "mix_weight": self.mix_weight,
+            "followees": self.followees or [],
+            "social_at": self.social_at,
+            "social_age_s": None
+            if self.social_at is None
+            else round(max(0.0, time.time() - self.social_at), 3),
         }
 
 
@@ -111,8 +119,11 @@ class InterestReader:
 
     def get_user(self, user_id: str) -> UserState | None:
         """The user's state, or None when the service holds nothing on them."""
-        key = self.keys.user(self.pseudonym(user_id))
-        row: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
+        held_as = self.pseudonym(user_id)
+        with self.client.pipeline(transaction=False) as pipe:  # one round trip, one slot
+            pipe.hgetall(self.keys.user(held_as))
+            pipe.zrangebyscore(self.keys.followees(held_as), "-inf", "+inf")
+            row, followees = pipe.execute()
         if not row:
             return None
         fields = {k.decode(): v for k, v in row.items()}
@@ -132,6 +143,8 @@ class InterestReader:
             long_term=decode_vector(lt) if (lt := fields.get(Field.LONG_TERM)) else None,
             long_term_version=_text(fields.get(Field.LONG_TERM_VERSION)),
             mix_weight=_float(fields.get(Field.MIX_WEIGHT)),
+            followees=[m.decode() for m in reversed(followees)],
+            social_at=_float(fields.get(Field.SOCIAL_AT)),
         )
 
     def trending(self) -> list[str]:
@@ -190,6 +203,7 @@ class InterestReader:
             self.keys.user(held_as),
             self.keys.history(held_as),
             self.keys.trail(held_as),
+            self.keys.followees(held_as),
         )
         held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)

@@ -49,6 +49,8 @@ WRITE_FIELDS = (
     # Optional: written only when non-empty (a worker without a GRU step leaves them be).
     "long_term_state",
     "long_term_state_version",
+    "social",
+    "social_at",
 )
 
 _READ_FIELDS = tuple(
@@ -68,6 +70,8 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.SOCIAL,
+        Field.SOCIAL_AT,
         Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
@@ -198,7 +202,11 @@ class UserStateStore:
                 for i, ok in zip(redo, again.committed, strict=True):
                     committed[i] = ok
                 outcome = WriteOutcome(
-                    committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                    committed,
+                    again.refusal,
+                    outcome.mix_prior,
+                    outcome.shared_written,
+                    outcome.social_prior,
                 )
         return outcome
 
@@ -214,12 +222,13 @@ class UserStateStore:
                         self.keys.user(user_id),
                         self.keys.history(user_id),
                         self.keys.erasure(user_id),
+                        self.keys.followees(user_id),
                     )
                 limits = (b"%d" % self.ttl_s, b"%d" % self.history_length)
                 packed = [w.packed(self.history_length) for w in writes]
                 if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
-                    groups = cluster.SlotGroups.of(keys, 3)
-                    calls = groups.queue(pipe, APPLY_SHA, keys, 3, limits, packed)
+                    groups = cluster.SlotGroups.of(keys, 4)
+                    calls = groups.queue(pipe, APPLY_SHA, keys, 4, limits, packed)
                 else:
                     pipe.evalsha(APPLY_SHA, len(keys), *keys, *limits, *packed)
             extra = self._queue_shared(pipe, shared) if shared else []
@@ -239,6 +248,7 @@ class UserStateStore:
             else:
                 committed = [bool(r) for r in result]
         mix_prior: float | None = None
+        social_prior: float | None = None
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
             if isinstance(result, Exception):
@@ -248,7 +258,10 @@ class UserStateStore:
                     self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
-        return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
+            elif name == "social_prior":
+                social_prior = float(result)
+        outcome = WriteOutcome(committed, refusal, mix_prior, shared_written, social_prior)
+        return outcome, list(results)
 
     def _queue_shared(
         self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
@@ -273,6 +286,9 @@ class UserStateStore:
         if shared.mix_prior_delta:
             pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
             names.append("mix_prior")
+        if shared.social_prior_delta:
+            pipe.incrbyfloat(self.keys.social_prior(), shared.social_prior_delta)
+            names.append("social_prior")
         if shared.trending is not None:
             body = {
                 "items": list(shared.trending),
@@ -349,8 +365,8 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version = row[10:14]
-        shown = row[14] if len(row) > 15 else None  # read only for live quality
+        lt, lt_version, lt_state, lt_state_version, social, social_at = row[10:16]
+        shown = row[16] if len(row) > 17 else None  # read only for live quality
         erasure = row[-1]
         return StoredUser(
             user_id=user_id,
@@ -371,6 +387,8 @@ class UserStateStore:
             erasure=erasure.decode() if erasure else "",
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
+            social=decode_vector(social, self.dim) if social else None,
+            social_at=float(social_at) if social_at else None,
         )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from state.codec import encode_json, encode_vector
 from state.erasure import ErasureFence
+from state.followees import FollowOp, follow_values
 
 
 @dataclass(slots=True)
@@ -43,6 +44,9 @@ class StoredUser:
     fence: ErasureFence | None = None  # the same, decoded
     # The recommendation last written (raw JSON): what the user was last shown.
     shown: bytes | None = None
+    # The mean interest of the user's followees and when it was computed (state.followees).
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay), or one
@@ -80,6 +84,11 @@ class UserWrite:
     mix_weight: float = 0.5
     shift_state: dict[str, float] | None = None
     long_term_state: np.ndarray | None = None
+    # Follows and unfollows of the batch (the followee set), and a refreshed social vector.
+    follows: Sequence[FollowOp] = ()
+    followee_bound: int = 0
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def packed(self, history_length: int) -> bytes:
         """The write script's argument for this user: the number of values and each
@@ -105,6 +114,8 @@ class UserWrite:
             repr(self.mix_weight).encode(),
             encode_json(self.shift_state or {}),
             *self._long_term_args(),
+            *self._social_args(),
+            *follow_values(self.follows, self.followee_bound),
             *(item.encode() for item in self.new_items[-history_length:]),
         ]
         lengths = [len(v) for v in values]
@@ -114,6 +125,11 @@ class UserWrite:
         if self.long_term_state is None:
             return b"", b""
         return encode_vector(self.long_term_state.ravel()), self.model_version.encode()
+
+    def _social_args(self) -> tuple[bytes, bytes]:
+        if self.social is None or self.social_at is None:
+            return b"", b""
+        return encode_vector(self.social), repr(self.social_at).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,7 @@ class SharedWrite:
     # steps to one item all count; ``items`` then holds the worker's whole vector,
     # stored only where Redis has none yet. Items without a delta are stored whole.
     item_deltas: Mapping[str, np.ndarray] = field(default_factory=dict)
+    social_prior_delta: float = 0.0  # added to the social part's shared weight (logit)
 
     def __bool__(self) -> bool:
         return (
@@ -140,6 +157,7 @@ class SharedWrite:
             or bool(self.item_deltas)
             or bool(self.events)
             or bool(self.mix_prior_delta)
+            or bool(self.social_prior_delta)
             or (self.trending is not None)
         )
 
@@ -152,6 +170,7 @@ class WriteOutcome:
     refusal: str | None = None  # why some were refused
     mix_prior: float | None = None  # the shared prior after this write, when it was sent
     shared_written: bool = True  # False: send the shared state again with the next write
+    social_prior: float | None = None  # the social weight's shared change, when it was sent
 
 
 class UserStore(Protocol):
