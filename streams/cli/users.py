@@ -60,6 +60,13 @@ def user(user_id: str, as_json: bool, plot: Path | None, category_pattern: str |
         f"last at {held.last_event_ts}, model {held.model_version}"
     )
     print("recent: " + " ".join(held.recent_items[:10]))
+    if held.followees:
+        shown = held.to_json()
+        print(
+            f"follows {len(held.followees)}: "
+            + " ".join(held.followees[:10])
+            + f" (social vector {shown['social_age_s']}s old)"
+        )
     for rank, rec in enumerate(held.recommendations, 1):
         print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}{_why(rec.get('why'))}")
     return 0
