@@ -16,6 +16,7 @@ from state.connection import outage_client
 from state.keys import KeyLayout
 from state.pseudonym import Pseudonyms
 from state.store import UserStateStore
+from streams.cli.main import main
 from streams.devtools.embedded import EmbeddedServices
 from streams.devtools.synthetic import item_id
 from streams.read_side import open_reader
@@ -139,18 +140,15 @@ def settings(services: EmbeddedServices) -> Settings:
 
 
 def test_a_new_user_who_follows_is_served_from_their_followees_at_once(
-    settings: Settings,
+    settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (out,) = run(settings, [[follow("newbie", f, n) for n, f in enumerate(["f1", "f2", "f3"])]])
     assert out.applied == 3
     assert {category_of(i) for i in recommended(out, "newbie")} == {SOCIAL_CATEGORY}
-    reader = open_reader(settings)
-    try:
-        held = reader.get_user("newbie")
-    finally:
-        reader.close()
-    assert held is not None and held.events_applied == 3 and held.recent_items == []
-    shown = held.to_json()
+    capsys.readouterr()
+    assert main(["user", "newbie", "--json"], settings) == 0
+    shown = orjson.loads(capsys.readouterr().out)
+    assert shown["events_applied"] == 3 and shown["recent_items"] == []
     assert shown["followees"] == ["f3", "f2", "f1"]  # newest first
     assert 0 <= shown["social_age_s"] < 60
     assert {category_of(i) for i in shown["recommendations"]} == {SOCIAL_CATEGORY}
