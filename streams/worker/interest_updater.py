@@ -879,7 +879,9 @@ class InterestUpdater:
     ) -> tuple[bytes, bytes]:
         """``to``: the item the user just chose; ``from``: of the user's recent items
         before the drop, the one closest to their long-term interest."""
-        long_term, event = folded.users[user].long_term, fresh[at.event_index].event
+        long_term = folded.users[user].long_term
+        # The fold's index counts item events only (no searches, no follows).
+        event = [x.event for x in fresh if x.event.is_item][at.event_index]
         before = [i for i in at.recent[max(1, at.shift.events) :] if i in self.items]
         closest = max(before, key=lambda i: cosine(long_term, self.items.vector(i)), default=None)
         message = {

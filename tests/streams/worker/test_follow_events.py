@@ -250,3 +250,26 @@ def test_the_social_weight_learns_from_choices_and_is_shared(services: EmbeddedS
     finally:
         client.close()
     assert stored is not None and float(stored) > 0
+
+
+def test_a_shift_names_the_chosen_item_when_follows_come_between(
+    services: EmbeddedServices,
+) -> None:
+    """Shift indices count item events only: a follow before the shifting item in the
+    same batch must not make the shift's ``to`` the follow (it has no item)."""
+    settings = isolated_settings(
+        services, vector_size=DIM, short_term_half_life_s=10.0, learning_rate=0.01
+    )
+    plant(settings, {"drifter": OWN_CATEGORY, "f1": SOCIAL_CATEGORY})
+    batches, offset = [], 0
+    for start in range(0, 100, 5):
+        batch = [follow("drifter", "f1", offset, "follow" if start % 10 else "unfollow")]
+        offset += 1
+        for n in range(start, start + 5):
+            category = OWN_CATEGORY if n < 60 else 5
+            batch.append(view("drifter", item_id(category, n % 10), offset))
+            offset += 1
+        batches.append(batch)
+    shifts = [orjson.loads(v) for out in run(settings, batches) for _, v in out.shifts]
+    assert shifts, "the switch to category 5 is detected"
+    assert all(category_of(s["to"]) == 5 for s in shifts), shifts
