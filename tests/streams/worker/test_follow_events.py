@@ -10,14 +10,16 @@ import numpy as np
 import orjson
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from state.codec import decode_vector, encode_vector
-from state.connection import outage_client
+from state.connection import outage_client, sync_client
 from state.keys import KeyLayout
 from state.pseudonym import Pseudonyms
 from state.store import UserStateStore
 from streams.cli.main import main
 from streams.devtools.embedded import EmbeddedServices
+from streams.devtools.embedded_cluster import EmbeddedCluster
 from streams.devtools.synthetic import item_id
 from streams.read_side import open_reader
 from streams.settings import Settings
@@ -78,7 +80,7 @@ def plant(settings: Settings, long_terms: dict[str, int]) -> None:
     """A published version: 8 categories of 40 items (one axis each), and users whose
     long-term vector (from a refresh) points at a category."""
     keys = KeyLayout(settings.redis_prefix)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)  # a cluster client on a cluster
     rng = np.random.default_rng(0)
     vectors = {}
     for c in range(8):
@@ -273,3 +275,25 @@ def test_a_shift_names_the_chosen_item_when_follows_come_between(
     shifts = [orjson.loads(v) for out in run(settings, batches) for _, v in out.shifts]
     assert shifts, "the switch to category 5 is detected"
     assert all(category_of(s["to"]) == 5 for s in shifts), shifts
+
+
+@pytest.mark.slow
+def test_follows_on_a_cluster(services: EmbeddedServices, redis_cluster: EmbeddedCluster) -> None:
+    """The followee set in the user's slot, the followees' vectors read across slots."""
+    settings = isolated_settings(services, redis_url=redis_cluster.url, vector_size=DIM)
+    fans = [f"fan{n}" for n in range(6)]
+    plant(settings, dict.fromkeys(fans, SOCIAL_CATEGORY))
+    client = sync_client(settings)
+    keys = KeyLayout(settings.redis_prefix)
+    try:
+        assert isinstance(client, RedisCluster)
+        nodes = {client.get_node_from_key(keys.user(f)).name for f in fans}
+        assert len(nodes) > 1, "the followees are on one node; the test proves less"
+        batch = [follow("newbie", f, n) for n, f in enumerate(fans)]
+        outs = run(settings, [batch, batch, [follow("newbie", "fan0", 9, "unfollow")]])
+        assert [o.applied for o in outs] == [6, 0, 1]
+        assert {category_of(i) for i in recommended(outs[0], "newbie")} == {SOCIAL_CATEGORY}
+        held = client.zrange(keys.followees("newbie"), 0, -1)
+        assert sorted(held) == sorted(f.encode() for f in fans[1:])
+    finally:
+        client.close()
