@@ -29,8 +29,10 @@ local OPTIONAL = {long_term_state = true, long_term_state_version = true, social
 local n = #FIELDS
 -- Follows and unfollows (state/followees.py): values[at] counts the follow values
 -- after it: the set's bound, then per event its kind ('+' or '-'), the target and
--- the follow time (the score; the oldest go past the bound). The set lives as long
--- as the user. Returns where the history items start.
+-- the follow time (the score; the oldest go past the bound). The set's TTL is the
+-- user's, renewed when it changes or the worker refreshes the user's social vector
+-- (then the bound comes without ops); count 0 leaves it alone. Returns where the
+-- history items start.
 local function follow(set, values, at, ttl)
   local count = tonumber(values[at])
   if count > 0 then
@@ -42,8 +44,8 @@ local function follow(set, values, at, ttl)
       end
     end
     redis.call('ZREMRANGEBYRANK', set, 0, -tonumber(values[at + 1]) - 1)
+    redis.call('EXPIRE', set, ttl)
   end
-  redis.call('EXPIRE', set, ttl)
   return at + count + 1
 end
 local ttl = tonumber(ARGV[1])

@@ -48,12 +48,15 @@ class FollowOp:
 def follow_values(ops: Sequence[FollowOp], bound: int) -> list[bytes]:
     """The write script's follow values: their count, then the bound and each op.
 
+    A bound without ops still renews the set's TTL (the worker sends it when it
+    refreshes the user's social vector); no bound and no ops leave the set alone.
+
     >>> follow_values([FollowOp(True, "b", 2.0)], 10)
     [b'4', b'10', b'+', b'b', b'2.0']
-    >>> follow_values([], 10)
-    [b'0']
+    >>> follow_values([], 10), follow_values([], 0)
+    ([b'1', b'10'], [b'0'])
     """
-    if not ops:
+    if not ops and bound <= 0:
         return [b"0"]
     values = [b"%d" % bound]
     for op in ops:
