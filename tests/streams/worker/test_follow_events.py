@@ -154,6 +154,8 @@ def test_a_new_user_who_follows_is_served_from_their_followees_at_once(
     assert shown["followees"] == ["f3", "f2", "f1"]  # newest first
     assert 0 <= shown["social_age_s"] < 60
     assert {category_of(i) for i in shown["recommendations"]} == {SOCIAL_CATEGORY}
+    assert main(["user", "newbie"], settings) == 0
+    assert "follows 3: f3 f2 f1 (social vector " in capsys.readouterr().out
 
 
 def test_follows_apply_once_replays_are_skipped_and_unfollow_removes_the_influence(
