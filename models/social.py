@@ -78,6 +78,32 @@ def with_social(
     return InterestParts(long, parts.short_term, weights)
 
 
+def long_side(
+    own: np.ndarray | None, social: np.ndarray | None, weight: float
+) -> np.ndarray | None:
+    """One user's long-term side with their social vector in it (:func:`with_social`'s rule);
+    None when they have neither.
+
+    >>> long_side(np.array([2.0, 0.0]), np.array([0.0, 1.0]), 0.25).tolist()
+    [0.75, 0.25]
+    >>> long_side(None, np.array([0.0, 3.0]), 0.25).tolist()
+    [0.0, 1.0]
+    """
+    present = own if own is not None else social
+    if present is None or not present.shape[0]:
+        return None
+    dim = present.shape[0]
+    zeros = np.zeros((1, dim), np.float32)
+    parts = InterestParts(
+        zeros if own is None else own[None, :].astype(np.float32), zeros, np.ones(1)
+    )
+    mixed = with_social(parts, zeros if social is None else social[None, :], weight, np.ones(1))
+    if not mixed.long_term.any():
+        return None
+    out: np.ndarray = mixed.long_term[0]
+    return out
+
+
 class SocialWeight:
     """The global social weight ``s``: its logit, and pairwise gradients of it.
 
@@ -95,6 +121,13 @@ class SocialWeight:
     def __init__(self, prior: float = SOCIAL_PRIOR, learning_rate: float = 0.01) -> None:
         self._learner = MixWeightLearner(prior, 0.0, learning_rate, user_l2=0.0)
         self.initial_logit = self._learner.initial_logit
+
+    @classmethod
+    def stored(cls, change: float) -> SocialWeight:
+        """The weight as every worker moved it (the ``social:prior`` change in Redis)."""
+        weight = cls()
+        weight.set_logit(weight.initial_logit + change)
+        return weight
 
     @property
     def weight(self) -> float:

@@ -168,6 +168,7 @@ class InterestReader:
         item of a user it has never seen) keep their input order, after the others.
         """
         from models.rerank import rerank  # the math; the client stays light to import
+        from models.social import SocialWeight, long_side
         from state.rerank import read_rerank_input
 
         got = read_rerank_input(self.client, self.keys, self.pseudonym(user_id), candidate_item_ids)
@@ -175,7 +176,7 @@ class InterestReader:
             candidate_item_ids,
             got.vectors,
             got.short_term,
-            got.long_term,
+            long_side(got.long_term, got.social, SocialWeight.stored(got.social_change).weight),
             got.long_term_weight,
             got.recent,
         )

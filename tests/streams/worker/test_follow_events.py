@@ -299,3 +299,17 @@ def test_follows_on_a_cluster(services: EmbeddedServices, redis_cluster: Embedde
         assert sorted(held) == sorted(f.encode() for f in fans[1:])
     finally:
         client.close()
+
+
+def test_re_ranking_a_cold_users_candidates_uses_their_followees(settings: Settings) -> None:
+    run(settings, [[follow("newbie", f, n) for n, f in enumerate(["f1", "f2", "f3"])]])
+    candidates = [item_id(c, 0) for c in (0, 1, SOCIAL_CATEGORY, 3)]
+    reader = open_reader(settings)
+    try:
+        got = reader.rerank("newbie", candidates)
+        stranger = reader.rerank("stranger", candidates)
+    finally:
+        reader.close()
+    assert got["known_user"] and got["items"][0]["item_id"] == item_id(SOCIAL_CATEGORY, 0)
+    assert not stranger["known_user"]
+    assert [i["item_id"] for i in stranger["items"]] == candidates  # input order
