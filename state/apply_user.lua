@@ -23,9 +23,10 @@
 local FIELDS = {'last_topic', 'last_partition', 'last_offset', 'short_term', 'last_event_ts',
                 'events_applied', 'recent_items', 'model_version', 'recommendations',
                 'updated_at', 'mix_offset', 'mix_weight', 'shift_state',
-                'long_term_state', 'long_term_state_version', 'social', 'social_at'}
-local OPTIONAL = {long_term_state = true, long_term_state_version = true, social = true,
-                  social_at = true}
+                'long_term_state', 'long_term_state_version', 'surface_mix', 'social',
+                'social_at'}
+local OPTIONAL = {long_term_state = true, long_term_state_version = true, surface_mix = true,
+                  social = true, social_at = true}
 local n = #FIELDS
 -- Follows and unfollows (state/followees.py): values[at] counts the follow values
 -- after it: the set's bound, then per event its kind ('+' or '-'), the target and

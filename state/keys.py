@@ -29,6 +29,7 @@ class Field:
     LONG_TERM_VERSION = "long_term_version"
     LONG_TERM_STATE = "long_term_state"
     LONG_TERM_STATE_VERSION = "long_term_state_version"
+    SURFACE_MIX = "surface_mix"
     SOCIAL = "social"  # mean interest of the user's followees (state/followees.py)
     SOCIAL_AT = "social_at"  # when it was last computed (epoch seconds)
 
@@ -93,6 +94,10 @@ class KeyLayout:
     def mix_prior(self) -> str:
         """How far every worker's steps moved the blend's global prior (logit, a float)."""
         return f"{self.prefix}mix:prior"
+
+    def surface_prior(self, surface: str) -> str:
+        """:meth:`mix_prior` of a surface other than the default one (models.surfaces)."""
+        return f"{self.prefix}mix:prior:{surface}"
 
     def social_prior(self) -> str:
         """How far every worker's steps moved the social part's weight (logit, a float)."""

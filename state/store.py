@@ -27,7 +27,13 @@ from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
 from state.resp import fast_packing
-from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
+from state.user_store import (
+    SharedWrite,
+    StoredUser,
+    UserWrite,
+    WriteOutcome,
+    decode_surface_mix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ WRITE_FIELDS = (
     # Optional: written only when non-empty (a worker without a GRU step leaves them be).
     "long_term_state",
     "long_term_state_version",
+    "surface_mix",
     "social",
     "social_at",
 )
@@ -70,11 +77,14 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.SURFACE_MIX,
         Field.SOCIAL,
         Field.SOCIAL_AT,
         Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
+SURFACE_PRIOR = "mix_prior:"
+"""Names a surface's prior among a write's shared results."""
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
@@ -206,7 +216,8 @@ class UserStateStore:
                     again.refusal,
                     outcome.mix_prior,
                     outcome.shared_written,
-                    outcome.social_prior,
+                    social_prior=outcome.social_prior,
+                    surface_priors=outcome.surface_priors,
                 )
         return outcome
 
@@ -248,6 +259,7 @@ class UserStateStore:
             else:
                 committed = [bool(r) for r in result]
         mix_prior: float | None = None
+        surface_priors: dict[str, float] = {}
         social_prior: float | None = None
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
@@ -260,7 +272,16 @@ class UserStateStore:
                 mix_prior = float(result)
             elif name == "social_prior":
                 social_prior = float(result)
-        outcome = WriteOutcome(committed, refusal, mix_prior, shared_written, social_prior)
+            elif name.startswith(SURFACE_PRIOR):
+                surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)
+        outcome = WriteOutcome(
+            committed,
+            refusal,
+            mix_prior,
+            shared_written,
+            social_prior=social_prior,
+            surface_priors=surface_priors,
+        )
         return outcome, list(results)
 
     def _queue_shared(
@@ -286,6 +307,9 @@ class UserStateStore:
         if shared.mix_prior_delta:
             pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
             names.append("mix_prior")
+        for surface, step in shared.surface_prior_deltas.items():
+            pipe.incrbyfloat(self.keys.surface_prior(surface), step)
+            names.append(SURFACE_PRIOR + surface)
         if shared.social_prior_delta:
             pipe.incrbyfloat(self.keys.social_prior(), shared.social_prior_delta)
             names.append("social_prior")
@@ -353,6 +377,16 @@ class UserStateStore:
             raw = await self.client.get(self.keys.mix_prior())
         return float(raw) if raw else 0.0
 
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]:
+        """:meth:`load_mix_prior` of each of the non-default ``surfaces`` (0 where unset)."""
+        if not surfaces:
+            return {}
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
+            for surface in surfaces:
+                pipe.get(self.keys.surface_prior(surface))
+            rows = await pipe.execute()
+        return {s: float(raw) if raw else 0.0 for s, raw in zip(surfaces, rows, strict=True)}
+
     async def load_gru_step(self, model_version: str) -> bytes | None:
         async with _outages():
             raw = await self.client.get(self.keys.gru_step(model_version))
@@ -365,8 +399,10 @@ class UserStateStore:
 
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
-        lt, lt_version, lt_state, lt_state_version, social, social_at = row[10:16]
-        shown = row[16] if len(row) > 17 else None  # read only for live quality
+        lt, lt_version, lt_state, lt_state_version = row[10:14]
+        surface_mix = decode_surface_mix(row[14])
+        social, social_at = row[15:17]
+        shown = row[17] if len(row) > 18 else None  # read only for live quality
         erasure = row[-1]
         return StoredUser(
             user_id=user_id,
@@ -387,6 +423,7 @@ class UserStateStore:
             erasure=erasure.decode() if erasure else "",
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
+            surface_mix=surface_mix,
             social=decode_vector(social, self.dim) if social else None,
             social_at=float(social_at) if social_at else None,
         )

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from models.surfaces import DEFAULT_SURFACES, check_surface_name
+
 MAX_ID_LENGTH = 256
 SEARCH = "search"
 """The event type that carries a ``query`` instead of an ``item_id``."""
@@ -35,6 +37,7 @@ class Event:
     ts: float
     event_id: str | None = None
     query: str | None = None  # search events only; their item_id is ""
+    surface: str | None = None  # context.surface as sent (validated); None: the default one
     target_user_id: str | None = None  # follow/unfollow events only; their item_id is ""
 
     @property
@@ -56,6 +59,8 @@ class Event:
             body["query"] = self.query
         if self.event_id is not None:
             body["event_id"] = self.event_id
+        if self.surface is not None:
+            body["context"] = {"surface": self.surface}
         return orjson.dumps(body)
 
 
@@ -77,6 +82,7 @@ class EventRules:
     event_types: frozenset[str]
     max_event_bytes: int = 65536
     max_future_skew_s: float = 300.0
+    surfaces: tuple[str, ...] = DEFAULT_SURFACES  # known ``context.surface`` names
 
 
 def decode_event(
@@ -85,9 +91,10 @@ def decode_event(
     """Decode and validate one message value.
 
     >>> rules = EventRules(frozenset({"click"}))
-    >>> decode_event(b'{"user_id": 4, "item_id": "i", "type": "click", "ts": 1.5}', rules)
-    Event(user_id='4', item_id='i', type='click', ts=1.5, event_id=None)
-    >>> decode_event(b'{"user_id": 4}', rules)
+    >>> event = decode_event(b'{"user_id": 4, "item_id": "i", "type": "click", "ts": 1.5}', rules)
+    >>> event  # doctest: +ELLIPSIS
+    Event(user_id='4', item_id='i', type='click', ts=1.5, event_id=None, query=None, ...)
+    >>> decode_event(b'{"user_id": 4, "type": "click"}', rules)
     Rejection(reason='missing item_id')
     """
     try:
@@ -122,6 +129,7 @@ def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
         ts=_timestamp(body.get("ts"), now, rules.max_future_skew_s),
         event_id=_optional_identifier(body, "event_id"),
         query=_query(body) if is_search else None,
+        surface=_surface(body, rules.surfaces),
         target_user_id=_target(body, event_type, user_id) if is_follow else None,
     )
 
@@ -134,6 +142,25 @@ def _target(body: Mapping[str, Any], event_type: str, user_id: str) -> str:
     if target == user_id:
         raise _Invalid(f"{event_type} of oneself (target_user_id is the user_id)")
     return target
+
+
+def _surface(body: Mapping[str, Any], known: tuple[str, ...]) -> str | None:
+    """``context.surface``: None when absent (the default surface), else a known name."""
+    context = body.get("context")
+    if context is None:
+        return None
+    if not isinstance(context, Mapping):
+        raise _Invalid(f"context must be a JSON object, not {type(context).__name__}")
+    value = context.get("surface")
+    if value is None:
+        return None
+    try:
+        name = check_surface_name(value)
+    except ValueError as exc:
+        raise _Invalid(f"context.{exc}") from None
+    if name not in known:
+        raise _Invalid(f"unknown surface {name!r} (known: {', '.join(known)})")
+    return name
 
 
 def _query(body: Mapping[str, Any]) -> str:
