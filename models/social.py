@@ -28,6 +28,8 @@ import numpy as np
 
 from models.blend import MixWeightLearner, unit_rows
 from models.explain import InterestParts, effective_weights
+from models.surfaces import current_offsets
+from models.user_interest import UserInterest
 
 SOCIAL_PRIOR = 0.3
 """The social weight ``s`` before any learning (a followee is a weaker signal than oneself)."""
@@ -48,6 +50,17 @@ def social_vector(followee_vectors: Sequence[np.ndarray], dim: int) -> np.ndarra
         return np.zeros(dim, np.float32)
     mean: np.ndarray = rows[norms > 0].mean(axis=0).astype(np.float32)
     return mean
+
+
+def mix_weights(mix: MixWeightLearner, users: Sequence[UserInterest]) -> np.ndarray:
+    """Each user's long-term weight on the surface of their last event, before missing
+    sides are resolved (as :meth:`models.interest_model.InterestModel.interest_parts`)."""
+    surfaces = np.fromiter((u.surface for u in users), np.intp, len(users))
+    surfaces = np.minimum(surfaces, mix.surface_count - 1)
+    offsets = current_offsets(
+        [u.mix_offset for u in users], [u.surface_offsets for u in users], surfaces.tolist()
+    )
+    return mix.weights(offsets, surfaces)
 
 
 def with_social(

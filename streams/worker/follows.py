@@ -31,7 +31,7 @@ from models.blend import MixWeightLearner
 from models.explain import InterestParts
 from models.gru_step import GRUStepper
 from models.online_item_factors import sampled_rows_many
-from models.social import SocialWeight, social_vector, with_social
+from models.social import SocialWeight, mix_weights, social_vector, with_social
 from models.user_interest import UserInterest
 from state import StoredUser, UserStore, UserWrite
 from state.codec import CodecError, decode_vector
@@ -183,8 +183,7 @@ class SocialPart:
         for i, p in enumerate(self.plans):
             if p.vector is not None:
                 social[i] = p.vector
-        offsets = np.fromiter((u.mix_offset for u in users), np.float64, len(users))
-        return with_social(parts, social, self.weight.weight, mix.weights(offsets))
+        return with_social(parts, social, self.weight.weight, mix_weights(mix, users))
 
     def observe(
         self,
