@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.text_cold_start import DATA, load
 from models.cold_start import cold_start_vectors
 from models.evaluation import StreamEvent
 from models.evaluation.config import EvalConfig
@@ -68,6 +67,17 @@ from streams.cli.evaluate import stream_events
 from streams.devtools.datasets import read_interactions
 
 K = 10
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load_catalog(data: Path) -> dict[str, dict[str, object]]:
+    """Catalogue entries as the trainer reads them: title, genres as tags and description."""
+    catalog: dict[str, dict[str, object]] = {}
+    for line in (data / "ml-100k.item").read_text(encoding="latin-1").splitlines()[1:]:
+        item, title, _year, genres = [*line.split("\t"), "", "", ""][:4]
+        tags = genres.split()
+        catalog[item] = {"title": title, "tags": tags, "description": " ".join(tags)}
+    return catalog
 
 
 def build_replay(config: EvalConfig) -> _Replay:
@@ -249,7 +259,7 @@ def main() -> None:
     args = parser.parse_args()
     threads = apply_threads(int(os.environ.get("INTERESTS_TORCH_THREADS", "1")))
     print(threads.describe(), flush=True)
-    catalog, _ = load(args.data)
+    catalog = load_catalog(args.data)
     interactions = read_interactions(args.data / "ml-100k.inter")
     events = stream_events(interactions, set(InterestConfig().event_weights))
     encoder = load_text_encoder("auto", threads=1) if "text" in args.variants else None
