@@ -12,6 +12,9 @@ case: the user's vector (their SVD factor) ranks all items except the user's
 training items; HR@10 and NDCG@10 of the hidden item.
 
     PYTHONPATH=. .venv/bin/python benchmarks/text_cold_start.py [--dim 32] [--seed 0]
+
+A static ranking, not the service: ``benchmarks/text_cold_start_replay.py``
+measures the same question in the streaming replay with the trainer's GRU.
 """
 
 from __future__ import annotations
