@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from models.blend import MixWeightLearner, unit_rows
+from models.fused_scoring import FusionSpace, mix_step
 from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
@@ -38,6 +39,7 @@ class FoldModel(Protocol):
     mix: MixWeightLearner
     shifts: ShiftDetector
     short_term: ShortTermInterest
+    fusion: FusionSpace | None  # set: the weight learns on score-level fusion's margins
 
     @property
     def stepper(self) -> GRUStepper | None: ...
@@ -153,7 +155,21 @@ def fold_batch(
                 has_long[stepped] = True
 
         sel = np.flatnonzero(has_long & positive & (ctx_norm > 0))
-        if sel.size:
+        if sel.size and model.fusion is not None:  # each part in its own item space
+            other_rows = sampled_rows_many(n_items, keys[sel], config.mix_negatives, first=1)
+            new_offsets, gradients = mix_step(
+                model.fusion,
+                model.mix,
+                offsets[sel],
+                long_now[sel],
+                context[sel],
+                rows[sel],
+                other_rows,
+                items,
+            )
+            offsets[sel] = new_offsets
+            mix_gradients[sel] += gradients
+        elif sel.size:
             others = matrix[sampled_rows_many(n_items, keys[sel], config.mix_negatives, first=1)]
             long_unit, _ = unit_rows(long_now[sel])
             short_unit = ctx_unit[sel]

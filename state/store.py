@@ -301,6 +301,17 @@ class UserStateStore:
                     vectors[item_id.decode()] = vector
         return vectors
 
+    async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        async with _outages():
+            async for item_id, raw in self.client.hscan_iter(
+                self.keys.long_term_items(model_version), count=2000
+            ):
+                vector = decode_vector(raw)
+                if vector.shape[0] == self.dim:
+                    vectors[item_id.decode()] = vector
+        return vectors
+
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Item vectors, never overwriting one already learned."""
         if not vectors:

@@ -38,9 +38,10 @@ import orjson
 from models import ItemTable, UserVector
 from models.ann_index import HnswParams, HnswTopK, build_top_k
 from models.batch_fold import FoldedBatch, ShiftAt
-from models.blend import MixWeightLearner, cosine
+from models.blend import cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures
+from models.fused_scoring import FusionSpace, LongTermItems, as_blend, mix_learner
 from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
@@ -196,6 +197,7 @@ class _ModelParts:
     stepper: GRUStepper | None
     projection: ContentProjection | None
     index: HnswTopK | None
+    fusion: FusionSpace | None  # the GRU's item vectors, under INTERESTS_BLEND=fusion
 
 
 class InterestUpdater:
@@ -214,7 +216,7 @@ class InterestUpdater:
             settings.vector_size, settings.seed, max_items=settings.item_table_max
         )
         self.items.on_recycle = self._recycled
-        self.mix = MixWeightLearner()
+        self.mix = mix_learner(as_blend(settings.blend))
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
         self.projection: ContentProjection | None = None
@@ -338,6 +340,7 @@ class InterestUpdater:
             parts.items, interest_config(self.settings), mix=self.mix, stepper=parts.stepper
         )
         self.model.index = parts.index
+        self.model.fusion = parts.fusion
         self.projection = parts.projection
         self._set_unavailable(unavailable)
         log.info(
@@ -386,7 +389,19 @@ class InterestUpdater:
         except (MemoryError, RuntimeError) as exc:
             log.error("model %s: could not build its top-K index (%s); staying", version, exc)
             return None
-        return _ModelParts(version, items, stepper, projection, index)
+        fusion = await self._fusion_space(version, items)
+        return _ModelParts(version, items, stepper, projection, index, fusion)
+
+    async def _fusion_space(self, version: str, items: ItemTable) -> FusionSpace | None:
+        """The version's GRU item vectors for score-level fusion (None under the vector blend);
+        a version published without them fuses against its items as loaded now."""
+        if as_blend(self.settings.blend) != "fusion":
+            return None
+        vectors = await self.store.load_long_term_items(version)
+        if not vectors:
+            log.warning("model %s has no long-term item vectors; fusing with its items", version)
+            return FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
+        return FusionSpace(LongTermItems.from_vectors(vectors))
 
     def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
         s = self.settings

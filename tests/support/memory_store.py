@@ -27,6 +27,7 @@ class MemoryStore:
     recommendations: dict[str, bytes] = field(default_factory=dict)
     histories: dict[str, list[str]] = field(default_factory=dict)
     items: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    long_term_items: dict[str, dict[str, bytes]] = field(default_factory=dict)
     catalog: dict[str, bytes] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
@@ -144,6 +145,11 @@ class MemoryStore:
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
         self._maybe_fail()
         return {i: decode_vector(v) for i, v in self.items.get(model_version, {}).items()}
+
+    async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
+        self._maybe_fail()
+        stored = self.long_term_items.get(model_version, {})
+        return {i: decode_vector(v) for i, v in stored.items()}
 
     async def load_gru_step(self, model_version: str) -> bytes | None:
         self._maybe_fail()
