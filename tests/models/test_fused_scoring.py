@@ -1,4 +1,4 @@
-"""Score-level fusion (models.fused_scoring): calibration, the approximate path, the weight's step."""
+"""Score-level fusion (models.fused_scoring): calibration, the index path, the weight's step."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from models.ann_index import HnswParams, HnswTopK
 from models.blend import MixWeightLearner, blend_rows
 from models.explain import InterestParts
-from models.fused_scoring import FusionSpace, LongTermItems, Moments, fused_scores, mix_step
+from models.fused_scoring import FusionSpace, LongTermItems, Moments, mix_step
 from models.item_table import ItemTable
 
 DIM = 6
