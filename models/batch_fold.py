@@ -201,8 +201,9 @@ def fold_batch(
 
         if stepper is not None and gru is not None:
             sel = np.flatnonzero(positive)
-            if sel.size:  # before the item's own vector learns
-                gru[sel] = stepper.step(gru[sel], item[sel])
+            if sel.size:  # before the item's own vector learns; under fusion, as the GRU knows it
+                gru_item = item if model.fusion is None else model.fusion.gru_rows(rows, items)
+                gru[sel] = stepper.step(gru[sel], gru_item[sel])
                 has_state[sel] = True
 
         learned = item

@@ -273,6 +273,13 @@ class FusionSpace:
         scores[~valid] = -np.inf
         return Fused(scores, parts.weights, long_mean, long_sd, short_mean, short_sd)
 
+    def gru_rows(self, rows: np.ndarray, items: ItemTable) -> np.ndarray:
+        """The vectors the GRU steps a user with for these table rows: its own where it knows
+        the item (the space it was trained in), the online one where it does not."""
+        long_items, known = self.long_term.aligned(items)
+        out: np.ndarray = np.where(known[rows][:, None], long_items[rows], items.matrix[rows])
+        return out
+
     def margins(
         self,
         long_vectors: np.ndarray,

@@ -106,7 +106,11 @@ class InterestModel:
         rows = [r for r in map(self.items.get_index, reversed(user.recent)) if r is not None]
         if not rows:
             return replace(user, long_term_state=None)
-        return replace(user, long_term_state=self.stepper.run(self.items.matrix[rows]))
+        if self.fusion is not None:  # the GRU's own item vectors, as the fold steps it
+            vectors = self.fusion.gru_rows(np.asarray(rows, np.intp), self.items)
+        else:
+            vectors = self.items.matrix[rows]
+        return replace(user, long_term_state=self.stepper.run(vectors))
 
     def long_term_now(self, user: UserInterest) -> np.ndarray | None:
         """The GRU's read-out of the user's stepped state; else the refresh's vector."""
