@@ -15,7 +15,8 @@ DIM = 6
 
 
 def _z(row: np.ndarray) -> np.ndarray:
-    return (row - row.mean()) / row.std()
+    out: np.ndarray = (row - row.mean()) / row.std()
+    return out
 
 
 def _space(n: int, seed: int = 0) -> tuple[FusionSpace, ItemTable, np.ndarray]:

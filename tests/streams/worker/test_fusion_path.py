@@ -10,31 +10,19 @@ import orjson
 import pytest
 
 from models.blend import MixWeightLearner
-from models.evaluation.config import EvalConfig, LongTermConfig
+from models.evaluation.config import EvalConfig
 from models.evaluation.stream_variants import Interest
 from models.fused_scoring import FUSION_SHARPNESS, FusionSpace, LongTermItems
-from models.gru_step import GRUStepper
+from models.long_term.fit import LongTermConfig
 from state import StoreUnavailable
 from state.client import items_with_why
 from state.codec import encode_vector
 from streams.worker.interest_updater import InterestUpdater, interest_config
 from tests.streams.worker.test_batch_path import settings, stream
+from tests.support.gru import random_stepper
 from tests.support.memory_store import MemoryStore
 
 DIM = 8
-
-
-def stepper(seed: int = 2) -> GRUStepper:
-    rng = np.random.default_rng(seed)
-    hidden = 6
-
-    def w(*shape: int) -> np.ndarray:
-        return rng.standard_normal(shape).astype(np.float32) * 0.5
-
-    return GRUStepper(
-        [w(3 * hidden, DIM)], [w(3 * hidden, hidden)], [w(3 * hidden)], [w(3 * hidden)],
-        w(DIM, hidden), w(DIM),
-    )  # fmt: skip
 
 
 def publish(store: MemoryStore, version: str, n_items: int = 30, seed: int = 1) -> np.ndarray:
@@ -45,7 +33,7 @@ def publish(store: MemoryStore, version: str, n_items: int = 30, seed: int = 1) 
     store.version = version
     store.items[version] = {f"i{n}": encode_vector(online[n]) for n in range(n_items)}
     store.long_term_items[version] = {f"i{n}": encode_vector(trained[n]) for n in range(n_items)}
-    store.gru_steps[version] = stepper().to_bytes()
+    store.gru_steps[version] = random_stepper(DIM).to_bytes()
     return trained
 
 
@@ -100,7 +88,7 @@ def test_a_swap_loads_the_gru_item_vectors_with_the_version_or_keeps_the_old_who
         async def outage(version: str) -> dict[str, np.ndarray]:
             raise StoreUnavailable("injected while loading the GRU's item vectors")
 
-        store.load_long_term_items = outage  # type: ignore[method-assign]
+        store.load_long_term_items = outage  # type: ignore[method-assign,assignment]
         with pytest.raises(StoreUnavailable):
             await updater.refresh_items(force=True)
         assert updater.model_version == "online" and (updater.items, updater.model) == before
