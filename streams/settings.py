@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         "vector",
         "How long- and short-term interest combine: `vector` (one blended vector against the "
         "online item vectors) or `fusion` (each part scored in its own item space, calibrated, "
-        "mixed by the learned weight; see Recommendations).",
+        "mixed by the learned weight; see Long-term model, blend).",
     )
     ann_min_items: int = _setting(
         20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
