@@ -121,6 +121,17 @@ class LongTermItems:
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
 
+    def add(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Items placed in the GRU's space since the version (cold items, by the content
+        projection); a known one keeps its vector. The moments stay the version's."""
+        new = [i for i in vectors if i not in self.row_of]
+        if not new:
+            return
+        rows = np.stack([vectors[i] for i in new]).astype(np.float32)
+        self.row_of.update({i: len(self) + n for n, i in enumerate(new)})
+        self.matrix = np.concatenate([self.matrix, rows])
+        self._ids, self._recycled = [], -1  # realign on the next call
+
     def aligned(self, items: ItemTable) -> tuple[np.ndarray, np.ndarray]:
         """(rows, known): the GRU vector of each online row (a zero row where it has none).
 

@@ -313,12 +313,15 @@ class UserStateStore:
         return vectors
 
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
-        """Item vectors, never overwriting one already learned."""
+        """Item vectors placed in the version's trained space (by the content projection),
+        never overwriting one already learned; the long-term item vectors take them too."""
         if not vectors:
             return
         async with _outages(), self.client.pipeline(transaction=False) as pipe:
             for item_id, vector in vectors.items():
-                pipe.hsetnx(self.keys.items(model_version), item_id, encode_vector(vector))
+                raw = encode_vector(vector)
+                pipe.hsetnx(self.keys.items(model_version), item_id, raw)
+                pipe.hsetnx(self.keys.long_term_items(model_version), item_id, raw)
             await pipe.execute()
 
     async def save_catalog(

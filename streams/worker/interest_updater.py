@@ -451,6 +451,8 @@ class InterestUpdater:
                 placed = await self.searches.place_item(features, raw, self.projection)
                 self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
                 cold[item_id] = self.items.vector(item_id)
+        if self.model.fusion is not None:  # placed in the GRU's space: its part scores them
+            self.model.fusion.long_term.add(cold)
         await self.until_available(lambda: self.store.save_catalog(catalog, available), out)
         await self.until_available(lambda: self.store.add_new_items(self.model_version, cold), out)
         gone = {i for i, ok in available.items() if not ok}

@@ -125,3 +125,13 @@ def test_alignment_follows_the_table(recycle: bool) -> None:
     rows, known = lt.aligned(table)
     assert len(known) == len(table)
     assert known.tolist() == [lt.row_of.get(i, -1) >= 0 for i in table.ids]
+
+
+def test_items_placed_in_the_grus_space_later_are_known_to_it() -> None:
+    space, table, _ = _space(10)
+    table.index_of("cold")
+    assert not space.long_term.aligned(table)[1][-1]
+    space.long_term.add({"cold": np.full(DIM, 3.0), "i0": np.zeros(DIM)})
+    rows, known = space.long_term.aligned(table)
+    assert known.all() and rows[-1, 0] == 3.0
+    assert rows[0].any()  # a known item keeps its trained vector

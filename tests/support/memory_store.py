@@ -178,8 +178,10 @@ class MemoryStore:
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
         self._maybe_fail()
         table = self.items.setdefault(model_version, {})
+        trained = self.long_term_items.setdefault(model_version, {})
         for item_id, vector in vectors.items():
             table.setdefault(item_id, encode_vector(vector))
+            trained.setdefault(item_id, encode_vector(vector))
 
     async def aclose(self) -> None:
         pass
