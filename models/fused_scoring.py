@@ -166,23 +166,18 @@ class Fused:
     short_sd: np.ndarray
 
 
-def _calibrated(raw: np.ndarray, known: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Rows of scores as z-scores over the known columns (others 0); with each row's mean, sd.
+def _row_stats(raw: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's mean and standard deviation over ``count`` columns (the others hold 0)."""
+    n = max(count, 1)
+    mean = raw.sum(axis=1).astype(np.float64) / n
+    second = np.einsum("un,un->u", raw, raw).astype(np.float64) / n
+    return mean, np.sqrt(np.maximum(second - mean * mean, 0.0))
 
-    Unknown columns must hold 0 (their item row is zero), so sums over all
-    columns are sums over the known ones.
-    """
-    count = max(int(known.sum()) if known is not None else raw.shape[1], 1)
-    mean = raw.sum(axis=1, dtype=np.float64) / count
-    second = np.einsum("un,un->u", raw, raw, dtype=np.float64) / count
-    sd = np.sqrt(np.maximum(second - mean * mean, 0.0))
-    safe = np.where(sd > 0, sd, np.inf)  # a constant row says nothing: all zero
-    z = ((raw - mean[:, None].astype(np.float32)) / safe[:, None].astype(np.float32)).astype(
-        np.float32, copy=False
-    )
-    if known is not None and not known.all():
-        z[:, ~known] = 0.0
-    return z, mean, sd
+
+def _scale(weight: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``weight / sd`` per user; 0 for a constant row (it says nothing about the ranking)."""
+    out: np.ndarray = np.where(sd > 0, weight / np.where(sd > 0, sd, 1.0), 0.0)
+    return out
 
 
 def fused_scores(
@@ -201,13 +196,19 @@ def fused_scores(
     >>> fused_scores(parts, items, np.array([True, True]), items).scores.tolist()
     [[0.5, -0.5]]
     """
-    w = parts.weights.astype(np.float32)[:, None]
-    long_raw = parts.long_term.astype(np.float32, copy=False) @ long_items.T
-    z_long, long_mean, long_sd = _calibrated(long_raw, long_known)
+    weights = parts.weights.astype(np.float64)
+    # z = (raw - mean) / sd per part, mixed: a·raw_long + b·raw_short + c, in place.
+    scores = parts.long_term.astype(np.float32, copy=False) @ long_items.T
+    long_mean, long_sd = _row_stats(scores, int(long_known.sum()))
+    if not long_known.all():
+        scores[:, ~long_known] = long_mean.astype(np.float32)[:, None]  # z = 0
     short_raw = parts.short_term.astype(np.float32, copy=False) @ short_items.T
-    z_short, short_mean, short_sd = _calibrated(short_raw, None)
-    scores = w * z_long
-    scores += (1.0 - w) * z_short
+    short_mean, short_sd = _row_stats(short_raw, short_raw.shape[1])
+    a, b = _scale(weights, long_sd), _scale(1.0 - weights, short_sd)
+    scores *= a.astype(np.float32)[:, None]
+    short_raw *= b.astype(np.float32)[:, None]
+    scores += short_raw
+    scores -= (a * long_mean + b * short_mean).astype(np.float32)[:, None]
     return Fused(scores, parts.weights, long_mean, long_sd, short_mean, short_sd)
 
 
