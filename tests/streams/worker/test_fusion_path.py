@@ -133,3 +133,18 @@ def test_fused_recommendations_say_why() -> None:
             assert item["why"]["long"] + item["why"]["short"] == pytest.approx(1.0, abs=1e-3)
             shares.append(item["why"]["long"])
     assert 0.0 < np.mean(shares) < 1.0  # both parts take part
+
+
+def test_fusion_over_a_large_catalogue_reranks_the_index_candidates() -> None:
+    store = MemoryStore()
+    updater = InterestUpdater(settings(blend="fusion", ann_min_items=100, ann_ef=32), store)
+    publish(store, "gru-1", n_items=300)
+
+    async def go() -> list[tuple[bytes, bytes]]:
+        await updater.start()
+        assert updater.model.index is not None and updater.model.fusion is not None
+        return (await updater.apply(stream(40))).recommendations
+
+    for _, value in asyncio.run(go()):
+        scores = [i["score"] for i in orjson.loads(value)["items"]]
+        assert len(scores) == 5 and scores == sorted(scores, reverse=True)
