@@ -109,7 +109,7 @@ def test_a_swap_loads_the_gru_item_vectors_with_the_version_or_keeps_the_old_who
 
 def test_the_vector_blend_loads_no_gru_item_vectors() -> None:
     store = MemoryStore()
-    updater = InterestUpdater(settings(), store)
+    updater = InterestUpdater(settings(blend="vector"), store)
     publish(store, "gru-1")
     asyncio.run(updater.start())
     assert updater.model_version == "gru-1" and updater.model.fusion is None
