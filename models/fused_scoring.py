@@ -51,12 +51,17 @@ def as_blend(name: str) -> Blend:
     raise ValueError(f"unknown blend {name!r}: vector or fusion")
 
 
-def mix_learner(blend: Blend, prior: float = 0.5, learn: bool = True) -> MixWeightLearner:
-    """The weight learner a blend steps: fusion's margins are z-scores, the vector blend's dots."""
-    sharpness = FUSION_SHARPNESS if blend == "fusion" else 5.0
-    if learn:
-        return MixWeightLearner(prior, sharpness=sharpness)
-    return MixWeightLearner(prior, 0.0, 0.0, sharpness=sharpness)
+def sharpness_of(blend: Blend) -> float:
+    """The weight step's sharpness: fusion's margins are z-scores, the vector blend's dots."""
+    return FUSION_SHARPNESS if blend == "fusion" else 5.0
+
+
+def mix_learner(
+    blend: Blend, prior: float = 0.5, learn: bool = True, surfaces: int = 1
+) -> MixWeightLearner:
+    """The weight learner a blend steps (held at ``prior`` unless ``learn``)."""
+    rates = {} if learn else {"user_learning_rate": 0.0, "global_learning_rate": 0.0}
+    return MixWeightLearner(prior, sharpness=sharpness_of(blend), surfaces=surfaces, **rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,15 +346,17 @@ def mix_step(
     chosen: np.ndarray,
     others: np.ndarray,
     items: ItemTable,
+    surfaces: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The weight's learning step under fusion: one pairwise step per user towards the part
     that ranked the ``chosen`` row above the sampled ``others`` by more (calibrated).
 
-    Returns the users' new offsets and their gradients of the global logit
-    (:meth:`MixWeightLearner.observe_many`).
+    ``offsets`` are the users' offsets on their event's surface (index; None: the
+    default one). Returns the new offsets and the gradients of those surfaces'
+    global logits (:meth:`MixWeightLearner.observe_many`).
     """
     long_m, short_m = space.margins(long_vectors, short_vectors, chosen, others, items)
-    return mix.observe_many(offsets, long_m, short_m)
+    return mix.observe_many(offsets, long_m, short_m, surfaces)
 
 
 def explain_fused(

@@ -21,8 +21,8 @@
 local FIELDS = {'last_topic', 'last_partition', 'last_offset', 'short_term', 'last_event_ts',
                 'events_applied', 'recent_items', 'model_version', 'recommendations',
                 'updated_at', 'mix_offset', 'mix_weight', 'shift_state',
-                'long_term_state', 'long_term_state_version'}
-local OPTIONAL = {long_term_state = true, long_term_state_version = true}
+                'long_term_state', 'long_term_state_version', 'surface_mix'}
+local OPTIONAL = {long_term_state = true, long_term_state_version = true, surface_mix = true}
 local n = #FIELDS
 local ttl = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])

@@ -29,6 +29,7 @@ class Field:
     LONG_TERM_VERSION = "long_term_version"
     LONG_TERM_STATE = "long_term_state"
     LONG_TERM_STATE_VERSION = "long_term_state_version"
+    SURFACE_MIX = "surface_mix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,10 @@ class KeyLayout:
     def mix_prior(self) -> str:
         """How far every worker's steps moved the blend's global prior (logit, a float)."""
         return f"{self.prefix}mix:prior"
+
+    def surface_prior(self, surface: str) -> str:
+        """:meth:`mix_prior` of a surface other than the default one (models.surfaces)."""
+        return f"{self.prefix}mix:prior:{surface}"
 
     def trending(self) -> str:
         return f"{self.prefix}trending"

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.surfaces import DEFAULT_SURFACES
 from state.codec import decode_json, decode_vector
 from state.connection import SyncClient
 from state.keys import Field, KeyLayout
+from state.surface_weights import weights_by_surface
 
 _USER_FIELDS = (
     Field.SHORT_TERM,
@@ -24,6 +26,7 @@ _USER_FIELDS = (
     Field.MIX_WEIGHT,
     Field.MODEL_VERSION,
     Field.RECENT_ITEMS,
+    Field.SURFACE_MIX,
 )
 RECENT_FOR_REASONS = 10
 """Recent items of the user that may explain a candidate."""
@@ -43,14 +46,27 @@ class RerankInput:
 
 
 def read_rerank_input(
-    client: SyncClient, keys: KeyLayout, user_id: str, candidates: Sequence[str]
+    client: SyncClient,
+    keys: KeyLayout,
+    user_id: str,
+    candidates: Sequence[str],
+    surfaces: Sequence[str] = DEFAULT_SURFACES,
+    surface: str | None = None,
 ) -> RerankInput:
-    """The user's state and the item vectors a re-rank needs."""
+    """The user's state and the item vectors a re-rank needs; the blend weight is the
+    user's on ``surface`` (one of ``surfaces``; None: the default, the first)."""
+    other = surface is not None and surface != surfaces[0]
     pipe = client.pipeline(transaction=False)
     pipe.hmget(keys.user(user_id), list(_USER_FIELDS))
     pipe.get(keys.model_version())
-    row, pointer = pipe.execute()
-    st, lt, lt_version, weight, user_version, recent_raw = row
+    if other:
+        pipe.get(keys.surface_prior(str(surface)))
+    row, pointer, *prior = pipe.execute()
+    st, lt, lt_version, weight, user_version, recent_raw, surface_mix = row
+    if other:
+        priors = {str(surface): prior[0]}
+        on = weights_by_surface([surfaces[0], str(surface)], weight, surface_mix, priors)
+        weight = repr(on[str(surface)]).encode() if st is not None else None
     current = pointer.decode() if pointer else "online"
     version = user_version.decode() if user_version else current
     recent = [str(i) for i in decode_json(recent_raw, [])][:RECENT_FOR_REASONS]

@@ -27,7 +27,13 @@ from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
 from state.resp import fast_packing
-from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
+from state.user_store import (
+    SharedWrite,
+    StoredUser,
+    UserWrite,
+    WriteOutcome,
+    decode_surface_mix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ WRITE_FIELDS = (
     # Optional: written only when non-empty (a worker without a GRU step leaves them be).
     "long_term_state",
     "long_term_state_version",
+    "surface_mix",
 )
 
 _READ_FIELDS = tuple(
@@ -68,9 +75,12 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.SURFACE_MIX,
         Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
+SURFACE_PRIOR = "mix_prior:"
+"""Names a surface's prior among a write's shared results."""
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
@@ -198,7 +208,11 @@ class UserStateStore:
                 for i, ok in zip(redo, again.committed, strict=True):
                     committed[i] = ok
                 outcome = WriteOutcome(
-                    committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                    committed,
+                    again.refusal,
+                    outcome.mix_prior,
+                    outcome.shared_written,
+                    outcome.surface_priors,
                 )
         return outcome
 
@@ -239,6 +253,7 @@ class UserStateStore:
             else:
                 committed = [bool(r) for r in result]
         mix_prior: float | None = None
+        surface_priors: dict[str, float] = {}
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
             if isinstance(result, Exception):
@@ -248,7 +263,10 @@ class UserStateStore:
                     self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
-        return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
+            elif name.startswith(SURFACE_PRIOR):
+                surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)
+        outcome = WriteOutcome(committed, refusal, mix_prior, shared_written, surface_priors)
+        return outcome, list(results)
 
     def _queue_shared(
         self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
@@ -273,6 +291,9 @@ class UserStateStore:
         if shared.mix_prior_delta:
             pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
             names.append("mix_prior")
+        for surface, step in shared.surface_prior_deltas.items():
+            pipe.incrbyfloat(self.keys.surface_prior(surface), step)
+            names.append(SURFACE_PRIOR + surface)
         if shared.trending is not None:
             body = {
                 "items": list(shared.trending),
@@ -351,6 +372,16 @@ class UserStateStore:
             raw = await self.client.get(self.keys.mix_prior())
         return float(raw) if raw else 0.0
 
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]:
+        """:meth:`load_mix_prior` of each of the non-default ``surfaces`` (0 where unset)."""
+        if not surfaces:
+            return {}
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
+            for surface in surfaces:
+                pipe.get(self.keys.surface_prior(surface))
+            rows = await pipe.execute()
+        return {s: float(raw) if raw else 0.0 for s, raw in zip(surfaces, rows, strict=True)}
+
     async def load_gru_step(self, model_version: str) -> bytes | None:
         async with _outages():
             raw = await self.client.get(self.keys.gru_step(model_version))
@@ -364,7 +395,8 @@ class UserStateStore:
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
         lt, lt_version, lt_state, lt_state_version = row[10:14]
-        shown = row[14] if len(row) > 15 else None  # read only for live quality
+        surface_mix = decode_surface_mix(row[14])
+        shown = row[15] if len(row) > 16 else None  # read only for live quality
         erasure = row[-1]
         return StoredUser(
             user_id=user_id,
@@ -385,6 +417,7 @@ class UserStateStore:
             erasure=erasure.decode() if erasure else "",
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
+            surface_mix=surface_mix,
         )
 
 

@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from models.surfaces import parse_surfaces
 from state.connection import redacted_url
 
 ENV_PREFIX = "INTERESTS_"
@@ -172,6 +173,12 @@ class Settings(BaseSettings):
     # NoDecode: the library would read a mapping as JSON; the variable is NAME:WEIGHT text.
     event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."
+    )
+    surfaces: str = _setting(
+        "home",
+        "Surfaces events may name in context.surface (NAME,...; each a-z, 0-9, _ . - and at "
+        "most 32 characters; at most 16): each has its own learned mix weight. The first is "
+        "the default, of events without a surface; another name goes to the DLQ.",
     )
     text_model: str = _setting(
         "auto",
@@ -329,6 +336,16 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one event type is needed")
         return MappingProxyType(dict(value))
+
+    @field_validator("surfaces")
+    @classmethod
+    def _surface_names(cls, value: str) -> str:
+        return ",".join(parse_surfaces(value))
+
+    @property
+    def surface_names(self) -> tuple[str, ...]:
+        """:attr:`surfaces` as names; the first is the default."""
+        return parse_surfaces(self.surfaces)
 
     @field_validator("text_model")
     @classmethod

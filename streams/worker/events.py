@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from models.surfaces import DEFAULT_SURFACES, check_surface_name
+
 MAX_ID_LENGTH = 256
 SEARCH = "search"
 """The event type that carries a ``query`` instead of an ``item_id``."""
@@ -32,6 +34,7 @@ class Event:
     ts: float
     event_id: str | None = None
     query: str | None = None  # search events only; their item_id is ""
+    surface: str | None = None  # context.surface as sent (validated); None: the default one
 
     @property
     def is_item(self) -> bool:
@@ -46,6 +49,8 @@ class Event:
             body["query"] = self.query
         if self.event_id is not None:
             body["event_id"] = self.event_id
+        if self.surface is not None:
+            body["context"] = {"surface": self.surface}
         return orjson.dumps(body)
 
 
@@ -67,6 +72,7 @@ class EventRules:
     event_types: frozenset[str]
     max_event_bytes: int = 65536
     max_future_skew_s: float = 300.0
+    surfaces: tuple[str, ...] = DEFAULT_SURFACES  # known ``context.surface`` names
 
 
 def decode_event(
@@ -76,8 +82,8 @@ def decode_event(
 
     >>> rules = EventRules(frozenset({"click"}))
     >>> decode_event(b'{"user_id": 4, "item_id": "i", "type": "click", "ts": 1.5}', rules)
-    Event(user_id='4', item_id='i', type='click', ts=1.5, event_id=None)
-    >>> decode_event(b'{"user_id": 4}', rules)
+    Event(user_id='4', item_id='i', type='click', ts=1.5, event_id=None, query=None, surface=None)
+    >>> decode_event(b'{"user_id": 4, "type": "click"}', rules)
     Rejection(reason='missing item_id')
     """
     try:
@@ -109,7 +115,27 @@ def _decode(raw: bytes | None, rules: EventRules, now: float) -> Event:
         ts=_timestamp(body.get("ts"), now, rules.max_future_skew_s),
         event_id=_optional_identifier(body, "event_id"),
         query=_query(body) if is_search else None,
+        surface=_surface(body, rules.surfaces),
     )
+
+
+def _surface(body: Mapping[str, Any], known: tuple[str, ...]) -> str | None:
+    """``context.surface``: None when absent (the default surface), else a known name."""
+    context = body.get("context")
+    if context is None:
+        return None
+    if not isinstance(context, Mapping):
+        raise _Invalid(f"context must be a JSON object, not {type(context).__name__}")
+    value = context.get("surface")
+    if value is None:
+        return None
+    try:
+        name = check_surface_name(value)
+    except ValueError as exc:
+        raise _Invalid(f"context.{exc}") from None
+    if name not in known:
+        raise _Invalid(f"unknown surface {name!r} (known: {', '.join(known)})")
+    return name
 
 
 def _query(body: Mapping[str, Any]) -> str:

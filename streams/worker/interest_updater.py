@@ -38,10 +38,10 @@ import orjson
 from models import ItemTable, UserVector
 from models.ann_index import HnswParams, HnswTopK, build_top_k
 from models.batch_fold import FoldedBatch, ShiftAt
-from models.blend import cosine
+from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures
-from models.fused_scoring import FusionSpace, LongTermItems, as_blend, mix_learner
+from models.fused_scoring import FusionSpace, LongTermItems, as_blend, sharpness_of
 from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
@@ -61,6 +61,7 @@ from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import explanation_field
 from streams.worker.search import SearchPlacer
 from streams.worker.shadow import ShadowScoring
+from streams.worker.surface_mix import SurfaceMixing
 from streams.worker.trails import TrailRecorder
 
 log = logging.getLogger(__name__)
@@ -209,14 +210,20 @@ class InterestUpdater:
         self.settings = settings
         self.store = store
         self.shadow = ShadowScoring(settings, store, shadow_book)
+        self.surfaces = SurfaceMixing(settings.surface_names)
         self.rules = EventRules(
-            frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
+            frozenset(settings.event_weights),
+            settings.max_event_bytes,
+            settings.max_future_skew_s,
+            settings.surface_names,
         )
         self.items = ItemTable(
             settings.vector_size, settings.seed, max_items=settings.item_table_max
         )
         self.items.on_recycle = self._recycled
-        self.mix = mix_learner(as_blend(settings.blend))
+        self.mix: MixWeightLearner = self.surfaces.learner(
+            sharpness=sharpness_of(as_blend(settings.blend))
+        )
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
         self.projection: ContentProjection | None = None
@@ -300,6 +307,7 @@ class InterestUpdater:
             vectors = await self.store.load_items(self.model_version)
             unavailable = await self.store.load_unavailable()
             prior = await self.store.load_mix_prior()
+            surface_priors = await self.store.load_surface_priors(self.surfaces.others)
             # Rows learned here but not yet saved stay as learned: on top of what
             # Redis holds (other workers' steps included), this worker's unsent steps.
             for item_id, delta in self._pending.item_deltas.items():
@@ -310,6 +318,7 @@ class InterestUpdater:
             self.items.load(vectors)
             self._set_unavailable(unavailable)
             self._set_prior(prior)
+            self.surfaces.set_priors(surface_priors, self.mix)
             self._items_loaded_at = now
 
     def _set_unavailable(self, item_ids: set[str]) -> None:
@@ -548,7 +557,13 @@ class InterestUpdater:
             [self._interest(u) for u in users],
             [
                 [
-                    EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset)
+                    EventInput(
+                        x.event.item_id,
+                        x.event.type,
+                        x.event.ts,
+                        x.offset,
+                        self.surfaces.index(x.event),
+                    )
                     for x in fresh
                     if x.event.is_item
                 ]
@@ -558,6 +573,7 @@ class InterestUpdater:
         await self.searches.apply(
             folded, fresh_events, self.projection, self.items.matrix, self.settings.event_weights
         )
+        self.surfaces.last_surfaces(folded, fresh_events)
         recommendations = self._recommend(folded, fresh_events)
         writes = [
             self._write(u, f, fresh, rec)
@@ -573,6 +589,7 @@ class InterestUpdater:
             out.redis_write_s.append(time.perf_counter() - started)
         if outcome.shared_written:
             self._shared_sent(shared, outcome.mix_prior)
+            self.surfaces.sent(shared.surface_prior_deltas, outcome.surface_priors, self.mix)
         committed = np.array([c is True for c in outcome.committed], dtype=bool)
         self._commit(folded, committed, writes)
         retry: dict[str, list[_Located]] = {}
@@ -691,9 +708,11 @@ class InterestUpdater:
         """Step shared learner state from the committed users' events, once."""
         if not committed.any():
             return
-        before = float(self.mix.global_logit[0])
+        logits = self.mix.global_logit.copy()
+        before = float(logits[0])
         changed = self.model.commit(folded, committed)
         self._pending.mix_prior_delta += float(self.mix.global_logit[0]) - before
+        self.surfaces.committed(logits, self.mix)
         ids = self.items.ids
         matrix = self.items.matrix
         for row in changed.tolist():
@@ -745,6 +764,7 @@ class InterestUpdater:
             p.mix_prior_delta,
             trending,
             item_deltas=dict(p.item_deltas),
+            surface_prior_deltas=self.surfaces.deltas(),
         )
 
     def _shared_sent(self, shared: SharedWrite, mix_prior: float | None) -> None:
@@ -781,6 +801,7 @@ class InterestUpdater:
             mix_offset=user.mix_offset,
             shift_state=_shift_state(user.shift_state),
         )
+        interest = self.surfaces.interest(user, interest)
         if self.model.stepper is not None and state is None:
             interest = self.model.restart_long_term(interest)
         return interest
@@ -830,6 +851,7 @@ class InterestUpdater:
                 event_ts=last.ts,
                 events=len(fresh),
                 emitted_ts=emitted,
+                surface=self.surfaces.name(users[row]),
             )
             out.append(orjson.dumps(message))
         return out
@@ -858,6 +880,7 @@ class InterestUpdater:
             mix_weight=self.mix.weight(after.mix_offset),
             shift_state=after.shift_state.to_dict() if after.shift_state else None,
             long_term_state=after.long_term_state if self.model.stepper is not None else None,
+            surface_mix=self.surfaces.stored(user, after, fresh, self.mix),
         )
 
     def _shift_message(

@@ -29,6 +29,7 @@ FIELDS = dict(Settings.model_fields)
 # A value for every field that differs from its default (and is valid).
 CHANGED: dict[str, Any] = {
     "kafka_bootstrap": "broker:19092",
+    "surfaces": "feed,search",
     "topic_epoch_poll_s": 0.0,
     "item_table_max": 1000,
     "item_ttl_s": 3600,

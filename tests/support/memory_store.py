@@ -19,6 +19,7 @@ import orjson
 from state import SharedWrite, StoredUser, StoreUnavailable, UserWrite, WriteOutcome
 from state.codec import decode_vector, encode_vector
 from state.erasure import ErasureFence
+from state.user_store import decode_surface_mix
 
 
 @dataclass
@@ -31,6 +32,7 @@ class MemoryStore:
     catalog: dict[str, bytes] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
+    surface_priors: dict[str, float] = field(default_factory=dict)  # non-default surfaces
     events_total: int = 0
     trending: list[str] | None = None
     version: str | None = None
@@ -134,9 +136,13 @@ class MemoryStore:
         if shared.mix_prior_delta:
             self.mix_prior += shared.mix_prior_delta
             mix_prior = self.mix_prior
+        surface_priors = {}
+        for surface, delta in shared.surface_prior_deltas.items():
+            self.surface_priors[surface] = self.surface_priors.get(surface, 0.0) + delta
+            surface_priors[surface] = self.surface_priors[surface]
         if shared.trending is not None:
             self.trending = list(shared.trending)
-        return WriteOutcome(committed, None, mix_prior, True)
+        return WriteOutcome(committed, None, mix_prior, True, surface_priors)
 
     async def model_version(self, default: str) -> str:
         self._maybe_fail()
@@ -166,6 +172,10 @@ class MemoryStore:
     async def load_mix_prior(self) -> float:
         self._maybe_fail()
         return self.mix_prior
+
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]:
+        self._maybe_fail()
+        return {s: self.surface_priors.get(s, 0.0) for s in surfaces}
 
     async def save_catalog(
         self, entries: Mapping[str, bytes], available: Mapping[str, bool]
@@ -208,4 +218,7 @@ def _stored(write: UserWrite) -> StoredUser:
         if stepped
         else write.before.long_term_state_version,
         shown=write.recommendations,
+        surface_mix=decode_surface_mix(write.surface_mix)
+        if write.surface_mix
+        else dict(write.before.surface_mix),
     )
