@@ -139,7 +139,7 @@ class ItemTable:
                 # Loaded, not seen: first to go when the table is full. A full table
                 # takes no more: an item left out starts from its initial vector
                 # when an event asks for it, and the next reload overwrites that.
-                row = self._append(item_id, vector)  # may grow (replace) self._seen
+                row = self._append(item_id, vector)  # may grow _seen: index it after
                 self._seen[row] = 0
 
     def _append(self, item_id: str, vector: np.ndarray) -> int:

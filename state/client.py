@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -38,6 +39,8 @@ class UserState:
     mix_weight: float | None = None
     surface: str | None = None  # the surface the recommendations are for
     mix_weights: dict[str, float] = field(default_factory=dict)  # the user's, per surface
+    followees: list[str] | None = None  # whom the user follows, newest first (as stored)
+    social_at: float | None = None  # when their social vector was last computed
 
     def to_json(self) -> dict[str, Any]:
         """The shape of ``interests user ID --json``."""
@@ -60,6 +63,11 @@ class UserState:
             "mix_weight": self.mix_weight,
             "surface": self.surface,
             "mix_weights": self.mix_weights,
+            "followees": self.followees or [],
+            "social_at": self.social_at,
+            "social_age_s": None
+            if self.social_at is None
+            else round(max(0.0, time.time() - self.social_at), 3),
         }
 
 
@@ -143,16 +151,18 @@ class InterestReader:
         (:meth:`rerank`): the candidates stay the latest list's.
         """
         wanted = self.surface(surface)
+        held_as = self.pseudonym(user_id)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.user(self.pseudonym(user_id)))
+        pipe.hgetall(self.keys.user(held_as))
+        pipe.zrangebyscore(self.keys.followees(held_as), "-inf", "+inf")
         for name in self.surfaces[1:]:
             pipe.get(self.keys.surface_prior(name))
-        row, *prior_rows = pipe.execute()
+        row, followees, *prior_rows = pipe.execute()
         if not row:
             return None
         fields = {k.decode(): v for k, v in row.items()}
         priors = dict(zip(self.surfaces[1:], prior_rows, strict=True))
-        held = self._user_state(user_id, fields, priors)
+        held = self._user_state(user_id, fields, priors, followees)
         if surface is None or held.surface == wanted or not held.recommendations:
             return held
         items = [str(r["item_id"]) for r in held.recommendations]
@@ -161,7 +171,11 @@ class InterestReader:
         return replace(held, recommendations=recs, surface=wanted)
 
     def _user_state(
-        self, user_id: str, fields: dict[str, bytes], priors: dict[str, bytes | None]
+        self,
+        user_id: str,
+        fields: dict[str, bytes],
+        priors: dict[str, bytes | None],
+        followees: list[bytes],
     ) -> UserState:
         recs = decode_json(fields.get(Field.RECOMMENDATIONS), {})
         st = fields.get(Field.SHORT_TERM)
@@ -186,6 +200,8 @@ class InterestReader:
                 fields.get(Field.SURFACE_MIX),
                 priors,
             ),
+            followees=[m.decode() for m in reversed(followees)],
+            social_at=_float(fields.get(Field.SOCIAL_AT)),
         )
 
     def trending(self) -> list[str]:
@@ -214,6 +230,7 @@ class InterestReader:
         """
         wanted = self.surface(surface)
         from models.rerank import rerank  # the math; the client stays light to import
+        from models.social import SocialWeight, long_side
         from state.rerank import read_rerank_input
 
         got = read_rerank_input(
@@ -228,7 +245,7 @@ class InterestReader:
             candidate_item_ids,
             got.vectors,
             got.short_term,
-            got.long_term,
+            long_side(got.long_term, got.social, SocialWeight.stored(got.social_change).weight),
             got.long_term_weight,
             got.recent,
         )
@@ -257,6 +274,7 @@ class InterestReader:
             self.keys.user(held_as),
             self.keys.history(held_as),
             self.keys.trail(held_as),
+            self.keys.followees(held_as),
         )
         held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)

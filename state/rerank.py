@@ -1,7 +1,8 @@
 """What re-ranking a candidate list for one user reads from Redis: two round trips.
 
-First the user's vectors, blend weight, recent items and model version (one
-``HMGET``) with the current version pointer; then the candidates' and the
+First the user's vectors (social included), blend weight, recent items and
+model version (one ``HMGET``) with the current version pointer and the social
+weight; then the candidates' and the
 recent items' vectors of that version (one ``HMGET``). The math is
 :func:`models.rerank.rerank`.
 """
@@ -27,6 +28,7 @@ _USER_FIELDS = (
     Field.MODEL_VERSION,
     Field.RECENT_ITEMS,
     Field.SURFACE_MIX,
+    Field.SOCIAL,
 )
 RECENT_FOR_REASONS = 10
 """Recent items of the user that may explain a candidate."""
@@ -43,6 +45,8 @@ class RerankInput:
     long_term_weight: float = 0.5
     recent: list[str] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    social: np.ndarray | None = None  # the followees' mean interest (models.social)
+    social_change: float = 0.0  # how far the workers moved the social weight (logit)
 
 
 def read_rerank_input(
@@ -59,10 +63,11 @@ def read_rerank_input(
     pipe = client.pipeline(transaction=False)
     pipe.hmget(keys.user(user_id), list(_USER_FIELDS))
     pipe.get(keys.model_version())
+    pipe.get(keys.social_prior())
     if other:
         pipe.get(keys.surface_prior(str(surface)))
-    row, pointer, *prior = pipe.execute()
-    st, lt, lt_version, weight, user_version, recent_raw, surface_mix = row
+    row, pointer, social_change, *prior = pipe.execute()
+    st, lt, lt_version, weight, user_version, recent_raw, surface_mix, social = row
     if other:
         priors = {str(surface): prior[0]}
         on = weights_by_surface([surfaces[0], str(surface)], weight, surface_mix, priors)
@@ -82,11 +87,13 @@ def read_rerank_input(
         vectors = {i: decode_vector(v) for i, v in present}
     long_term = decode_vector(lt) if lt and lt_version and lt_version.decode() == version else None
     return RerankInput(
-        known_user=st is not None,
+        known_user=st is not None or social is not None,
         model_version=version,
         short_term=decode_vector(st) if st else None,
         long_term=long_term,
         long_term_weight=float(weight) if weight else 0.5,
         recent=recent,
         vectors=vectors,
+        social=decode_vector(social) if social else None,
+        social_change=float(social_change) if social_change else 0.0,
     )

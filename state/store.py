@@ -56,6 +56,8 @@ WRITE_FIELDS = (
     "long_term_state",
     "long_term_state_version",
     "surface_mix",
+    "social",
+    "social_at",
 )
 
 _READ_FIELDS = tuple(
@@ -76,6 +78,8 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
         Field.SURFACE_MIX,
+        Field.SOCIAL,
+        Field.SOCIAL_AT,
         Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
@@ -212,7 +216,8 @@ class UserStateStore:
                     again.refusal,
                     outcome.mix_prior,
                     outcome.shared_written,
-                    outcome.surface_priors,
+                    social_prior=outcome.social_prior,
+                    surface_priors=outcome.surface_priors,
                 )
         return outcome
 
@@ -228,12 +233,13 @@ class UserStateStore:
                         self.keys.user(user_id),
                         self.keys.history(user_id),
                         self.keys.erasure(user_id),
+                        self.keys.followees(user_id),
                     )
                 limits = (b"%d" % self.ttl_s, b"%d" % self.history_length)
                 packed = [w.packed(self.history_length) for w in writes]
                 if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
-                    groups = cluster.SlotGroups.of(keys, 3)
-                    calls = groups.queue(pipe, APPLY_SHA, keys, 3, limits, packed)
+                    groups = cluster.SlotGroups.of(keys, 4)
+                    calls = groups.queue(pipe, APPLY_SHA, keys, 4, limits, packed)
                 else:
                     pipe.evalsha(APPLY_SHA, len(keys), *keys, *limits, *packed)
             extra = self._queue_shared(pipe, shared) if shared else []
@@ -254,6 +260,7 @@ class UserStateStore:
                 committed = [bool(r) for r in result]
         mix_prior: float | None = None
         surface_priors: dict[str, float] = {}
+        social_prior: float | None = None
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
             if isinstance(result, Exception):
@@ -263,9 +270,18 @@ class UserStateStore:
                     self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
+            elif name == "social_prior":
+                social_prior = float(result)
             elif name.startswith(SURFACE_PRIOR):
                 surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)
-        outcome = WriteOutcome(committed, refusal, mix_prior, shared_written, surface_priors)
+        outcome = WriteOutcome(
+            committed,
+            refusal,
+            mix_prior,
+            shared_written,
+            social_prior=social_prior,
+            surface_priors=surface_priors,
+        )
         return outcome, list(results)
 
     def _queue_shared(
@@ -294,6 +310,9 @@ class UserStateStore:
         for surface, step in shared.surface_prior_deltas.items():
             pipe.incrbyfloat(self.keys.surface_prior(surface), step)
             names.append(SURFACE_PRIOR + surface)
+        if shared.social_prior_delta:
+            pipe.incrbyfloat(self.keys.social_prior(), shared.social_prior_delta)
+            names.append("social_prior")
         if shared.trending is not None:
             body = {
                 "items": list(shared.trending),
@@ -396,7 +415,8 @@ class UserStateStore:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
         lt, lt_version, lt_state, lt_state_version = row[10:14]
         surface_mix = decode_surface_mix(row[14])
-        shown = row[15] if len(row) > 16 else None  # read only for live quality
+        social, social_at = row[15:17]
+        shown = row[17] if len(row) > 18 else None  # read only for live quality
         erasure = row[-1]
         return StoredUser(
             user_id=user_id,
@@ -418,6 +438,8 @@ class UserStateStore:
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
             surface_mix=surface_mix,
+            social=decode_vector(social, self.dim) if social else None,
+            social_at=float(social_at) if social_at else None,
         )
 
 

@@ -18,6 +18,7 @@ import orjson
 
 from state.codec import encode_json, encode_vector
 from state.erasure import ErasureFence
+from state.followees import FollowOp, follow_values
 
 
 @dataclass(slots=True)
@@ -46,6 +47,9 @@ class StoredUser:
     shown: bytes | None = None
     # Mix-weight offsets on the non-default surfaces, by name (the ``surface_mix`` field).
     surface_mix: dict[str, float] = field(default_factory=dict)
+    # The mean interest of the user's followees and when it was computed (state.followees).
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay), or one
@@ -84,6 +88,11 @@ class UserWrite:
     shift_state: dict[str, float] | None = None
     long_term_state: np.ndarray | None = None
     surface_mix: bytes = b""  # JSON (encode_surface_mix); empty: the field is left as it is
+    # Follows and unfollows of the batch (the followee set), and a refreshed social vector.
+    follows: Sequence[FollowOp] = ()
+    followee_bound: int = 0
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def packed(self, history_length: int) -> bytes:
         """The write script's argument for this user: the number of values and each
@@ -110,6 +119,8 @@ class UserWrite:
             encode_json(self.shift_state or {}),
             *self._long_term_args(),
             self.surface_mix,
+            *self._social_args(),
+            *follow_values(self.follows, self.followee_bound),
             *(item.encode() for item in self.new_items[-history_length:]),
         ]
         lengths = [len(v) for v in values]
@@ -119,6 +130,11 @@ class UserWrite:
         if self.long_term_state is None:
             return b"", b""
         return encode_vector(self.long_term_state.ravel()), self.model_version.encode()
+
+    def _social_args(self) -> tuple[bytes, bytes]:
+        if self.social is None or self.social_at is None:
+            return b"", b""
+        return encode_vector(self.social), repr(self.social_at).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +156,7 @@ class SharedWrite:
     item_deltas: Mapping[str, np.ndarray] = field(default_factory=dict)
     # Per non-default surface: added to that surface's shared prior (as mix_prior_delta).
     surface_prior_deltas: Mapping[str, float] = field(default_factory=dict)
+    social_prior_delta: float = 0.0  # added to the social part's shared weight (logit)
 
     def __bool__(self) -> bool:
         return (
@@ -148,6 +165,7 @@ class SharedWrite:
             or bool(self.item_deltas)
             or bool(self.events)
             or bool(self.mix_prior_delta)
+            or bool(self.social_prior_delta)
             or (self.trending is not None)
         )
 
@@ -160,6 +178,7 @@ class WriteOutcome:
     refusal: str | None = None  # why some were refused
     mix_prior: float | None = None  # the shared prior after this write, when it was sent
     shared_written: bool = True  # False: send the shared state again with the next write
+    social_prior: float | None = None  # the social weight's shared change, when it was sent
     surface_priors: Mapping[str, float] = field(default_factory=dict)  # as mix_prior, per surface
 
 

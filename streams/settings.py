@@ -296,6 +296,15 @@ class Settings(BaseSettings):
     trail_period_s: float = _setting(
         300.0, "A trail point when a user's events enter a new period of this many seconds.", gt=0
     )
+    followees_max: int = _setting(
+        500, "Most users one user follows (kept); a follow past it drops their oldest.", gt=0
+    )
+    social_refresh_s: float = _setting(
+        300.0,
+        "Most seconds a user's social vector (their followees' mean interest) is reused; "
+        "a follow or unfollow refreshes it at once.",
+        ge=0,
+    )
     dashboard_host: str = _setting(
         "127.0.0.1", "Address the dashboard listens on; loopback by default."
     )

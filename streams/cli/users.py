@@ -76,6 +76,13 @@ def user(
     print("recent: " + " ".join(held.recent_items[:10]))
     weights = ", ".join(f"{s} {w:.2f}" for s, w in held.mix_weights.items())
     print(f"long-term weight by surface: {weights}; list for surface {held.surface}")
+    if held.followees:
+        shown = held.to_json()
+        print(
+            f"follows {len(held.followees)}: "
+            + " ".join(held.followees[:10])
+            + f" (social vector {shown['social_age_s']}s old)"
+        )
     for rank, rec in enumerate(held.recommendations, 1):
         print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}{_why(rec.get('why'))}")
     return 0

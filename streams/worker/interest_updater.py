@@ -24,7 +24,6 @@ recommendation: the replayed last event of a user re-emits the stored one.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -59,6 +58,7 @@ from streams.worker.dead_letter import DeadLetter
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import explanation_field
+from streams.worker.follows import SocialPart, pseudonymised
 from streams.worker.search import SearchPlacer
 from streams.worker.shadow import ShadowScoring
 from streams.worker.surface_mix import SurfaceMixing
@@ -244,6 +244,8 @@ class InterestUpdater:
         """Interest-evolution points of committed users, written behind the batch."""
         self.pseudonyms = user_pseudonyms(settings)
         """Keyed pseudonyms of user ids (streams.security); identity when no key is set."""
+        self.follows = SocialPart.for_store(settings, store)
+        """Follow events: followee sets and the blend's social part (streams.worker.follows)."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -319,6 +321,7 @@ class InterestUpdater:
             self._set_unavailable(unavailable)
             self._set_prior(prior)
             self.surfaces.set_priors(surface_priors, self.mix)
+            await self.follows.load_prior()
             self._items_loaded_at = now
 
     def _set_unavailable(self, item_ids: set[str]) -> None:
@@ -498,7 +501,7 @@ class InterestUpdater:
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
             if self.pseudonyms.enabled:  # from here on (Redis, outputs, metrics) only the pseudonym
-                decoded = dataclasses.replace(decoded, user_id=self.pseudonyms(decoded.user_id))
+                decoded = pseudonymised(decoded, self.pseudonyms)
             located = _Located(
                 decoded, self._stamp(message.topic), message.partition, message.offset
             )
@@ -553,8 +556,10 @@ class InterestUpdater:
         await self._reemit(replayed, out)
         if not users:
             return {}, None
+        interests = [self._interest(u) for u in users]
+        await self.follows.plan(users, fresh_events, self.model_version, self.model.stepper)
         folded = self.model.fold(
-            [self._interest(u) for u in users],
+            interests,
             [
                 [
                     EventInput(
@@ -574,6 +579,7 @@ class InterestUpdater:
             folded, fresh_events, self.projection, self.items.matrix, self.settings.event_weights
         )
         self.surfaces.last_surfaces(folded, fresh_events)
+        self._observe_social(interests, fresh_events)
         recommendations = self._recommend(folded, fresh_events)
         writes = [
             self._write(u, f, fresh, rec)
@@ -581,6 +587,7 @@ class InterestUpdater:
                 users, folded.users, fresh_events, recommendations, strict=True
             )
         ]
+        writes = self.follows.annotate(writes)
         shared = self._shared_write()
         started = time.perf_counter()
         outcome = await self.store.write(writes, shared)
@@ -588,10 +595,11 @@ class InterestUpdater:
         if self.measure:
             out.redis_write_s.append(time.perf_counter() - started)
         if outcome.shared_written:
-            self._shared_sent(shared, outcome.mix_prior)
+            self._shared_sent(shared, outcome.mix_prior, outcome.social_prior)
             self.surfaces.sent(shared.surface_prior_deltas, outcome.surface_priors, self.mix)
         committed = np.array([c is True for c in outcome.committed], dtype=bool)
         self._commit(folded, committed, writes)
+        self.follows.commit(committed)
         retry: dict[str, list[_Located]] = {}
         for i, (user, fresh) in enumerate(zip(users, fresh_events, strict=True)):
             if committed[i]:
@@ -628,7 +636,14 @@ class InterestUpdater:
         weights = self.settings.event_weights
         kept = [i for i in range(len(users)) if committed[i]]
         chosen = [
-            next((x.event.item_id for x in fresh_events[i] if weights[x.event.type] > 0), None)
+            next(
+                (
+                    x.event.item_id
+                    for x in fresh_events[i]
+                    if x.event.is_item and weights[x.event.type] > 0
+                ),
+                None,
+            )
             for i in kept
         ]
         scores = self.shadow.score([users[i] for i in kept], chosen, self.model_version, self.mix)
@@ -765,9 +780,12 @@ class InterestUpdater:
             trending,
             item_deltas=dict(p.item_deltas),
             surface_prior_deltas=self.surfaces.deltas(),
+            social_prior_delta=self.follows.pending,
         )
 
-    def _shared_sent(self, shared: SharedWrite, mix_prior: float | None) -> None:
+    def _shared_sent(
+        self, shared: SharedWrite, mix_prior: float | None, social_prior: float | None = None
+    ) -> None:
         """The shared state of ``shared`` is in Redis now: forget it (keep what came since)."""
         p = self._pending
         for item_id, vector in shared.items.items():
@@ -785,6 +803,19 @@ class InterestUpdater:
             self._trending_saved_at = time.monotonic()
         if mix_prior is not None:  # every worker's steps so far, ours included
             self._set_prior(mix_prior)
+        self.follows.sent(shared.social_prior_delta, social_prior)
+
+    def _observe_social(self, interests: list[UserInterest], fresh: list[list[_Located]]) -> None:
+        """The social weight's gradients from this attempt's chosen items (see follows.py)."""
+        self.follows.observe(
+            interests,
+            self.model.long_term_now,
+            fresh,
+            self.items.index_of,
+            self.items.matrix,
+            self.settings.event_weights,
+            self.model.config.mix_negatives,
+        )
 
     def _interest(self, user: StoredUser) -> UserInterest:
         current = user.long_term_version == self.model_version
@@ -827,7 +858,7 @@ class InterestUpdater:
     def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
         """One recommendation per user, on their state after their last event: one product."""
         users, recent = folded.users, self.settings.explain_recent
-        parts = self.model.interest_parts(users)
+        parts = self.follows.mixed(self.model.interest_parts(users), self.mix, users)
         best, scores = self.model.recommend(users, self.settings.top_k, parts)
         rounded = np.round(scores.astype(np.float64), 6).tolist()
         why = self.model.explain(users, best, parts, recent) if recent else None
@@ -888,7 +919,9 @@ class InterestUpdater:
     ) -> tuple[bytes, bytes]:
         """``to``: the item the user just chose; ``from``: of the user's recent items
         before the drop, the one closest to their long-term interest."""
-        long_term, event = folded.users[user].long_term, fresh[at.event_index].event
+        long_term = folded.users[user].long_term
+        # The fold's index counts item events only (no searches, no follows).
+        event = [x.event for x in fresh if x.event.is_item][at.event_index]
         before = [i for i in at.recent[max(1, at.shift.events) :] if i in self.items]
         closest = max(before, key=lambda i: cosine(long_term, self.items.vector(i)), default=None)
         message = {

@@ -159,8 +159,8 @@ def test_a_reload_fills_a_capped_table_but_never_recycles_for_it() -> None:
     assert table.index_of("new") == 1  # the loaded, never seen row goes first
 
 
-def test_a_load_past_the_initial_capacity_grows_the_table() -> None:
-    # The row's "seen" mark was written into the array _append had just replaced.
-    table = ItemTable(4, 0, capacity=8)
-    table.load({f"i{r}": np.full(4, float(r), np.float32) for r in range(20)})
-    assert len(table) == 20 and table.vector("i19")[0] == 19.0
+def test_a_load_past_the_capacity_grows_the_table() -> None:
+    """A published model has more items than the initial capacity (the worker's swap)."""
+    table = ItemTable(dim=4, seed=0, capacity=8)
+    table.load({f"i{n}": np.full(4, n, np.float32) for n in range(20)})
+    assert len(table) == 20 and table.matrix[19].tolist() == [19.0] * 4

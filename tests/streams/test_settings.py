@@ -107,6 +107,8 @@ CHANGED: dict[str, Any] = {
     "trail_length": 30,
     "trail_every_events": 5,
     "trail_period_s": 3600.0,
+    "followees_max": 50,
+    "social_refresh_s": 60.0,
     "dashboard_host": "0.0.0.0",
     "dashboard_port": 9050,
     "dashboard_token": "s3cret",

@@ -19,6 +19,7 @@ import orjson
 from state import SharedWrite, StoredUser, StoreUnavailable, UserWrite, WriteOutcome
 from state.codec import decode_vector, encode_vector
 from state.erasure import ErasureFence
+from state.followees import after_ops
 from state.user_store import decode_surface_mix
 
 
@@ -33,6 +34,8 @@ class MemoryStore:
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
     surface_priors: dict[str, float] = field(default_factory=dict)  # non-default surfaces
+    social_prior: float = 0.0
+    followees: dict[str, dict[str, float]] = field(default_factory=dict)
     events_total: int = 0
     trending: list[str] | None = None
     version: str | None = None
@@ -73,6 +76,7 @@ class MemoryStore:
         """What ``InterestReader.forget`` does to Redis: delete the user, store the fence."""
         held = self.users.pop(user_id, None) is not None
         held |= self.histories.pop(user_id, None) is not None
+        held |= self.followees.pop(user_id, None) is not None
         self.recommendations.pop(user_id, None)
         self.fences[user_id] = fence or ErasureFence.new("", {})
         return held
@@ -120,6 +124,9 @@ class MemoryStore:
             self.users[user_id] = _stored(write)
             self.recommendations[user_id] = write.recommendations
             self.histories.setdefault(user_id, []).extend(write.new_items)
+            if write.follows:  # as apply_user.lua does
+                held = self.followees.get(user_id, {})
+                self.followees[user_id] = after_ops(held, write.follows, write.followee_bound)
             committed.append(True)
         mix_prior = None
         version_items = self.items.setdefault(shared.model_version, {})
@@ -142,7 +149,18 @@ class MemoryStore:
             surface_priors[surface] = self.surface_priors[surface]
         if shared.trending is not None:
             self.trending = list(shared.trending)
-        return WriteOutcome(committed, None, mix_prior, True, surface_priors)
+        social_prior = None
+        if shared.social_prior_delta:
+            self.social_prior += shared.social_prior_delta
+            social_prior = self.social_prior
+        return WriteOutcome(
+            committed,
+            None,
+            mix_prior,
+            True,
+            surface_priors=surface_priors,
+            social_prior=social_prior,
+        )
 
     async def model_version(self, default: str) -> str:
         self._maybe_fail()
@@ -221,4 +239,6 @@ def _stored(write: UserWrite) -> StoredUser:
         surface_mix=decode_surface_mix(write.surface_mix)
         if write.surface_mix
         else dict(write.before.surface_mix),
+        social=write.social if write.social_at is not None else write.before.social,
+        social_at=write.social_at if write.social_at is not None else write.before.social_at,
     )
