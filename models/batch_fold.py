@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from models.blend import MixWeightLearner, unit_rows
+from models.fused_scoring import FusionSpace, mix_step
 from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
@@ -39,6 +40,7 @@ class FoldModel(Protocol):
     mix: MixWeightLearner
     shifts: ShiftDetector
     short_term: ShortTermInterest
+    fusion: FusionSpace | None  # set: the weight learns on score-level fusion's margins
 
     @property
     def stepper(self) -> GRUStepper | None: ...
@@ -161,7 +163,23 @@ def fold_batch(
                 has_long[stepped] = True
 
         sel = np.flatnonzero(has_long & positive & (ctx_norm > 0))
-        if sel.size:
+        if sel.size and model.fusion is not None:  # each part in its own item space
+            other_rows = sampled_rows_many(n_items, keys[sel], config.mix_negatives, first=1)
+            col = surface[sel]
+            new_offsets, gradients = mix_step(
+                model.fusion,
+                model.mix,
+                offsets[sel, col],
+                long_now[sel],
+                context[sel],
+                rows[sel],
+                other_rows,
+                items,
+                col,
+            )
+            offsets[sel, col] = new_offsets
+            mix_gradients[sel, col] += gradients
+        elif sel.size:
             others = matrix[sampled_rows_many(n_items, keys[sel], config.mix_negatives, first=1)]
             long_unit, _ = unit_rows(long_now[sel])
             short_unit = ctx_unit[sel]
@@ -194,8 +212,9 @@ def fold_batch(
 
         if stepper is not None and gru is not None:
             sel = np.flatnonzero(positive)
-            if sel.size:  # before the item's own vector learns
-                gru[sel] = stepper.step(gru[sel], item[sel])
+            if sel.size:  # before the item's own vector learns; under fusion, as the GRU knows it
+                gru_item = item if model.fusion is None else model.fusion.gru_rows(rows, items)
+                gru[sel] = stepper.step(gru[sel], gru_item[sel])
                 has_state[sel] = True
 
         learned = item

@@ -15,6 +15,7 @@ import numpy as np
 from models.batch_fold import FoldedBatch, fold_batch
 from models.blend import MixWeightLearner, blend_rows
 from models.explain import Explanations, InterestParts, effective_weights, explain
+from models.fused_scoring import FusionSpace, explain_fused
 from models.gru_step import GRUStepper
 from models.interest_shift import ShiftDetector
 from models.item_table import ItemTable
@@ -55,6 +56,8 @@ class InterestModel:
         self.shifts = ShiftDetector()
         self.unavailable: set[int] = set()  # item rows never to recommend
         self.index: TopKIndex | None = None  # approximate top-K for a large catalogue
+        self.fusion: FusionSpace | None = None
+        """Set: rank by score-level fusion (``models.fused_scoring``), else the vector blend."""
 
     def apply(
         self, user: UserInterest, item_id: str, event_type: str, ts: float, sample_key: int
@@ -104,7 +107,11 @@ class InterestModel:
         rows = [r for r in map(self.items.get_index, reversed(user.recent)) if r is not None]
         if not rows:
             return replace(user, long_term_state=None)
-        return replace(user, long_term_state=self.stepper.run(self.items.matrix[rows]))
+        if self.fusion is not None:  # the GRU's own item vectors, as the fold steps it
+            vectors = self.fusion.gru_rows(np.asarray(rows, np.intp), self.items)
+        else:
+            vectors = self.items.matrix[rows]
+        return replace(user, long_term_state=self.stepper.run(vectors))
 
     def long_term_now(self, user: UserInterest) -> np.ndarray | None:
         """The GRU's read-out of the user's stepped state; else the refresh's vector."""
@@ -158,6 +165,11 @@ class InterestModel:
         unavailable = list(self.unavailable)
         rows_of = self.items.rows_of
         exclude = [rows_of(u.recent) + unavailable for u in users]
+        if self.fusion is not None:
+            best, scores, _ = self.fusion.top_k(
+                parts, self.items, k, exclude, self.index, vectors if self.index else None
+            )
+            return best, scores
         if self.index is not None:
             return self.index.top_k(vectors, self.items.matrix, k, exclude)
         return top_k(vectors, self.items.matrix, k, exclude)
@@ -167,4 +179,16 @@ class InterestModel:
     ) -> Explanations:
         """Why each of ``best`` (from :meth:`recommend`) is there; ``recent`` items compared."""
         rows_of = self.items.rows_of
-        return explain(parts, self.items.matrix, best, [rows_of(u.recent[:recent]) for u in users])
+        recent_rows = [rows_of(u.recent[:recent]) for u in users]
+        if self.fusion is not None:
+            return explain_fused(self.fusion, parts, self.items, best, recent_rows)
+        return explain(parts, self.items.matrix, best, recent_rows)
+
+    def score_rows(self, users: Sequence[UserInterest]) -> np.ndarray:
+        """Every item row's score for each user (users × items), as :meth:`recommend` ranks."""
+        parts = self.interest_parts(users)
+        if self.fusion is not None:
+            return self.fusion.scores(parts, self.items).scores
+        vectors = blend_rows(parts.long_term, parts.short_term, parts.weights)
+        scores: np.ndarray = vectors @ self.items.matrix.T
+        return scores

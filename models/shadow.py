@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 
 from models.blend import blend_rows
+from models.explain import InterestParts, effective_weights
+from models.fused_scoring import Blend, fused_scores
 from models.gru_step import GRUStepper
 from models.item_table import ItemTable
 from models.ranking_metrics import hit_rate_from_ranks, ndcg_from_ranks
@@ -91,8 +93,17 @@ class ShadowModel:
     window: int = 10
     """Recent items the candidate's short-term part is built from."""
 
+    blend: Blend = "vector"
+    """As the worker ranks (``INTERESTS_BLEND``); under fusion both parts score the
+    candidate's items, which have not moved from the GRU's yet."""
+
     def user_vectors(self, recents: Sequence[Sequence[str]], weights: np.ndarray) -> np.ndarray:
-        """Each user's scoring direction in the candidate's space (rows).
+        """Each user's scoring direction in the candidate's space (rows)."""
+        parts = self.user_parts(recents, weights)
+        return blend_rows(parts.long_term, parts.short_term, parts.weights)
+
+    def user_parts(self, recents: Sequence[Sequence[str]], weights: np.ndarray) -> InterestParts:
+        """Each user's long- and short-term rows in the candidate's space, and resolved weights.
 
         ``recents[u]`` is user ``u``'s recent items, newest first; ``weights``
         their long-term mix weights. Items the candidate does not know are skipped.
@@ -113,7 +124,7 @@ class ShadowModel:
             states = self.stepper.run_batch(padded, lengths)
             stepped = lengths > 0
             long[stepped] = self.stepper.output(states[stepped])
-        return blend_rows(long, short, weights)
+        return InterestParts(long, short, effective_weights(long, short, weights))
 
     def ranks(
         self,
@@ -126,12 +137,18 @@ class ShadowModel:
         user's recent items excluded as from every list the service shows (so a
         repeat of a recent item is a miss for both versions); ``k`` for a miss or an
         item the candidate does not know."""
-        vectors = self.user_vectors(recents, weights)
-        scores = vectors @ self.items.matrix.T
+        parts = self.user_parts(recents, weights)
+        matrix = self.items.matrix
+        if self.blend == "fusion":
+            known = np.ones(matrix.shape[0], bool)
+            scores = fused_scores(parts, matrix, known, matrix).scores
+        else:
+            scores = blend_rows(parts.long_term, parts.short_term, parts.weights) @ matrix.T
+        has: np.ndarray = np.any(parts.long_term, axis=1) | np.any(parts.short_term, axis=1)
         out: list[int] = []
         for u, item in enumerate(chosen):
             row = self.items.get_index(item)
-            if row is None or not vectors[u].any():
+            if row is None or not has[u]:
                 out.append(k)
                 continue
             seen = self.items.rows_of(recents[u])

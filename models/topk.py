@@ -32,8 +32,16 @@ def top_k(
     """
     users = np.atleast_2d(users)
     n_items = items.shape[0]
-    k_eff = min(k, n_items)
     scores = users @ items.T if n_items else np.zeros((users.shape[0], 0), np.float32)
+    return top_k_of_scores(scores, k, exclude)
+
+
+def top_k_of_scores(
+    scores: np.ndarray, k: int, exclude: Sequence[Sequence[int]] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of precomputed score rows (users × items); ``scores`` is overwritten
+    where excluded."""
+    k_eff = min(k, scores.shape[1])
     excluded = [(row, rows_out) for row, rows_out in enumerate(exclude) if len(rows_out)]
     if excluded:
         user_rows = np.repeat(
@@ -43,8 +51,8 @@ def top_k(
         item_rows = np.concatenate([np.asarray(r, dtype=np.intp) for _, r in excluded])
         scores[user_rows, item_rows] = -np.inf
     if k_eff == 0:
-        empty = np.full((users.shape[0], k), -1, dtype=np.intp)
-        return empty, np.full((users.shape[0], k), -np.inf, dtype=np.float32)
+        empty = np.full((scores.shape[0], k), -1, dtype=np.intp)
+        return empty, np.full((scores.shape[0], k), -np.inf, dtype=np.float32)
     part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")

@@ -119,6 +119,10 @@ class KeyLayout:
     def items(self, model_version: str) -> str:
         return f"{self.prefix}items:{model_version}"
 
+    def long_term_items(self, model_version: str) -> str:
+        """The version's item vectors as the GRU trained them (online steps never touch them)."""
+        return f"{self.prefix}long-term-items:{model_version}"
+
     def model_version(self) -> str:
         return f"{self.prefix}model:version"
 

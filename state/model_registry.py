@@ -211,8 +211,11 @@ class ModelRegistry:
         gru_step: bytes | None,
     ) -> None:
         item_key = self.keys.items(record.version)
+        frozen_key = self.keys.long_term_items(record.version)  # score-level fusion's long part
         for chunk in _chunks(iter(items.items())):
-            self.client.hset(item_key, mapping={i: encode_vector(v) for i, v in chunk})
+            mapping = {i: encode_vector(v) for i, v in chunk}
+            self.client.hset(item_key, mapping=mapping)
+            self.client.hset(frozen_key, mapping=mapping)
         if gru_step is not None:
             self.client.set(self.keys.gru_step(record.version), gru_step)
         if projection is not None:
@@ -293,6 +296,7 @@ class ModelRegistry:
     def _version_keys(self, version: str) -> tuple[str, ...]:
         return (
             self.keys.items(version),
+            self.keys.long_term_items(version),
             self.keys.gru_step(version),
             self.keys.content_projection(version),
             self.keys.model_record(version),

@@ -341,13 +341,27 @@ class UserStateStore:
                     vectors[item_id.decode()] = vector
         return vectors
 
+    async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        async with _outages():
+            async for item_id, raw in self.client.hscan_iter(
+                self.keys.long_term_items(model_version), count=2000
+            ):
+                vector = decode_vector(raw)
+                if vector.shape[0] == self.dim:
+                    vectors[item_id.decode()] = vector
+        return vectors
+
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
-        """Item vectors, never overwriting one already learned."""
+        """Item vectors placed in the version's trained space (by the content projection),
+        never overwriting one already learned; the long-term item vectors take them too."""
         if not vectors:
             return
         async with _outages(), self.client.pipeline(transaction=False) as pipe:
             for item_id, vector in vectors.items():
-                pipe.hsetnx(self.keys.items(model_version), item_id, encode_vector(vector))
+                raw = encode_vector(vector)
+                pipe.hsetnx(self.keys.items(model_version), item_id, raw)
+                pipe.hsetnx(self.keys.long_term_items(model_version), item_id, raw)
             await pipe.execute()
 
     async def save_catalog(

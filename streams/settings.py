@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     explain_recent: int = _setting(
         10, "Recent items each recommended item is compared with (its `near`); 0 = no `why`.", ge=0
     )
+    blend: str = _setting(
+        "fusion",
+        "How long- and short-term interest combine: `vector` (one blended vector against the "
+        "online item vectors) or `fusion` (each part scored in its own item space, calibrated, "
+        "mixed by the learned weight; see Long-term model, blend).",
+    )
     ann_min_items: int = _setting(
         20000, "Catalogue size above which top-K uses the HNSW index; brute force below.", gt=0
     )
@@ -355,6 +361,13 @@ class Settings(BaseSettings):
     def _known_text_model(cls, value: str) -> str:
         if value not in ("auto", "minilm", "hashed"):
             raise ValueError("must be auto, minilm or hashed")
+        return value
+
+    @field_validator("blend")
+    @classmethod
+    def _known_blend(cls, value: str) -> str:
+        if value not in ("vector", "fusion"):
+            raise ValueError("must be vector or fusion")
         return value
 
     @field_validator("trainer_loss")

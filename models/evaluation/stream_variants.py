@@ -12,13 +12,13 @@ from typing import Protocol
 
 import numpy as np
 
-from models.blend import MixWeightLearner, ScoreFusion
 from models.evaluation.catalog import Catalog
 from models.evaluation.config import EvalConfig
 from models.evaluation.events import StreamEvent
 from models.evaluation.hot_swap import rebase_short_term, swap_item_vectors
 from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.river_mf import OnlineMF
+from models.fused_scoring import Blend, FusionSpace, LongTermItems, mix_learner
 from models.interest_model import InterestModel, UserInterest
 from models.item_table import ItemTable
 from models.long_term.fit import LongTermRefresh
@@ -27,7 +27,7 @@ from models.trending import TrendingItems
 
 VARIANTS = ("popularity", "river_mf", "short_term", "long_term", "blend")
 STREAM_VARIANTS = (*VARIANTS, "fusion")
-"""The streaming protocols add score-level fusion of the two parts (:class:`Fusion`)."""
+"""The streaming protocols add the blend under score-level fusion (``models.fused_scoring``)."""
 
 
 class StreamVariant(Protocol):
@@ -88,7 +88,12 @@ class RiverMF:
 
 
 class Interest:
-    """The worker's :class:`InterestModel`; with a long-term source it is the blend."""
+    """The worker's :class:`InterestModel`; with a long-term source it is the blend.
+
+    ``blend`` is the worker's ``INTERESTS_BLEND``: under ``fusion`` each part
+    scores in its own item space (the GRU's item vectors of the last refresh
+    beside the online table) through the worker's functions.
+    """
 
     def __init__(
         self,
@@ -96,12 +101,16 @@ class Interest:
         config: EvalConfig,
         long_term: LongTermSource | None,
         cold: Popularity | None = None,
+        blend: Blend = "vector",
     ) -> None:
         self.name = name
         self.cold = cold  # what a user the service has never seen is shown
         self.config = config
+        self.blend = blend
         self.items = ItemTable(config.dim, config.seed)
-        self.model = InterestModel(self.items, config.interest, _mix(config))
+        self.model = InterestModel(
+            self.items, config.interest, mix_learner(blend, config.blend_prior, config.learn_mix)
+        )
         self.users: dict[str, UserInterest] = {}
         self.long_term = long_term
 
@@ -131,7 +140,7 @@ class Interest:
             return self.cold.scores(user_id, n_rows)  # trending, as the reader serves them
         if len(self.items) != n_rows:
             raise RuntimeError(f"{self.name}: item table has {len(self.items)} rows, not {n_rows}")
-        scores: np.ndarray = self.items.matrix @ self.model.scoring_vector(self.user(user_id))
+        scores: np.ndarray = self.model.score_rows([self.user(user_id)])[0]
         return scores
 
     def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
@@ -144,6 +153,8 @@ class Interest:
         if self.long_term is None:
             return
         self.take_item_vectors(refresh.item_ids, refresh.item_vectors)
+        if self.blend == "fusion":  # as the worker's swap: the version's GRU item vectors
+            self.model.fusion = FusionSpace(LongTermItems(refresh.item_ids, refresh.item_vectors))
         if self.long_term.mode == "event":  # as the worker: published states, stepped on
             self.model.stepper = refresh.stepper
             for user_id, user in self.users.items():
@@ -179,55 +190,6 @@ class LongTerm:
         pass  # the shared source hears about it first
 
 
-class Fusion:
-    """Score-level fusion of the long-term and short-term variants (:class:`ScoreFusion`).
-
-    Each part scores in its own item space; the fused weight learns from the
-    scores the parts had when the event was ranked, before anything learned it.
-    """
-
-    name = "fusion"
-
-    def __init__(self, config: EvalConfig, long_term: LongTerm, short_term: Interest) -> None:
-        self.long_term, self.short_term = long_term, short_term
-        hold = not config.learn_mix
-        self.fusion = ScoreFusion(
-            config.blend_prior,
-            user_learning_rate=0.0 if hold else 0.5,
-            global_learning_rate=0.0 if hold else 0.01,
-        )
-        self.offsets: dict[str, float] = {}
-        self._last: tuple[str, np.ndarray | None, np.ndarray | None] | None = None
-
-    def _parts(self, user_id: str, n_rows: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        return self.long_term.scores(user_id, n_rows), self.short_term.scores(user_id, n_rows)
-
-    def scores(self, user_id: str, n_rows: int) -> np.ndarray | None:
-        long, short = self._parts(user_id, n_rows)
-        self._last = (user_id, long, short)
-        return self.fusion.scores(long, short, self.offsets.get(user_id, 0.0))
-
-    def learn(self, event: StreamEvent, row: int, weight: float, key: int) -> None:
-        last, self._last = self._last, None
-        if weight <= 0 or last is None or last[0] != event.user_id:
-            return  # only scored choices teach the weight
-        _, long, short = last
-        if long is None or short is None:
-            return
-        offset = self.offsets.get(event.user_id, 0.0)
-        step = self.fusion.observe(offset, long, short, row, key)
-        self.offsets[event.user_id] = step.user_offset
-
-    def refreshed(self, refresh: LongTermRefresh) -> None:
-        pass  # the parts hear about it themselves
-
-
-def _mix(config: EvalConfig) -> MixWeightLearner:
-    if config.learn_mix:
-        return MixWeightLearner(prior=config.blend_prior)
-    return MixWeightLearner(config.blend_prior, user_learning_rate=0.0, global_learning_rate=0.0)
-
-
 def build_variants(
     config: EvalConfig, catalog: Catalog, source: LongTermSource
 ) -> list[StreamVariant]:
@@ -241,5 +203,5 @@ def build_variants(
         short_term,
         long_term,
         Interest("blend", config, long_term=source, cold=popularity),
-        Fusion(config, long_term, short_term),
+        Interest("fusion", config, long_term=source, cold=popularity, blend="fusion"),
     ]

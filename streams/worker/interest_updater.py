@@ -40,6 +40,7 @@ from models.batch_fold import FoldedBatch, ShiftAt
 from models.blend import MixWeightLearner, cosine
 from models.cold_start import at_length, typical_norm
 from models.content_projection import ContentProjection, ItemFeatures
+from models.fused_scoring import FusionSpace, LongTermItems, as_blend, sharpness_of
 from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.interest_shift import ShiftState
@@ -197,6 +198,7 @@ class _ModelParts:
     stepper: GRUStepper | None
     projection: ContentProjection | None
     index: HnswTopK | None
+    fusion: FusionSpace | None  # the GRU's item vectors, under INTERESTS_BLEND=fusion
 
 
 class InterestUpdater:
@@ -219,7 +221,9 @@ class InterestUpdater:
             settings.vector_size, settings.seed, max_items=settings.item_table_max
         )
         self.items.on_recycle = self._recycled
-        self.mix: MixWeightLearner = self.surfaces.learner()
+        self.mix: MixWeightLearner = self.surfaces.learner(
+            sharpness=sharpness_of(as_blend(settings.blend))
+        )
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
         self.projection: ContentProjection | None = None
@@ -348,6 +352,7 @@ class InterestUpdater:
             parts.items, interest_config(self.settings), mix=self.mix, stepper=parts.stepper
         )
         self.model.index = parts.index
+        self.model.fusion = parts.fusion
         self.projection = parts.projection
         self._set_unavailable(unavailable)
         log.info(
@@ -396,7 +401,19 @@ class InterestUpdater:
         except (MemoryError, RuntimeError) as exc:
             log.error("model %s: could not build its top-K index (%s); staying", version, exc)
             return None
-        return _ModelParts(version, items, stepper, projection, index)
+        fusion = await self._fusion_space(version, items)
+        return _ModelParts(version, items, stepper, projection, index, fusion)
+
+    async def _fusion_space(self, version: str, items: ItemTable) -> FusionSpace | None:
+        """The version's GRU item vectors for score-level fusion (None under the vector blend);
+        a version published without them fuses against its items as loaded now."""
+        if as_blend(self.settings.blend) != "fusion":
+            return None
+        vectors = await self.store.load_long_term_items(version)
+        if not vectors:
+            log.warning("model %s has no long-term item vectors; fusing with its items", version)
+            return FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
+        return FusionSpace(LongTermItems.from_vectors(vectors))
 
     def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
         s = self.settings
@@ -446,6 +463,8 @@ class InterestUpdater:
                 placed = await self.searches.place_item(features, raw, self.projection)
                 self.items.set_vector(item_id, at_length(placed, typical_norm(self.items.matrix)))
                 cold[item_id] = self.items.vector(item_id)
+        if self.model.fusion is not None:  # placed in the GRU's space: its part scores them
+            self.model.fusion.long_term.add(cold)
         await self.until_available(lambda: self.store.save_catalog(catalog, available), out)
         await self.until_available(lambda: self.store.add_new_items(self.model_version, cold), out)
         gone = {i for i, ok in available.items() if not ok}

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from models.blend import MixWeightLearner
+from models.fused_scoring import as_blend
 from models.gru_step import GRUStepper
 from models.item_table import TRAINED_SPACE_NEW_ITEM_SCALE, ItemTable
 from models.live_quality import rank_in_shown
@@ -81,7 +82,7 @@ class ShadowScoring:
             log.error("shadow %s: unusable GRU step (%s); not scoring it", version, exc)
             self._failed = version
             return
-        self.model = ShadowModel(version, items, stepper)
+        self.model = ShadowModel(version, items, stepper, blend=as_blend(self.settings.blend))
         log.info("scoring %s in the shadow of %s (%d items)", version, current_version, len(items))
 
     def score(

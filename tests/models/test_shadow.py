@@ -7,6 +7,7 @@ import numpy as np
 from models.blend import blend_rows
 from models.item_table import ItemTable
 from models.shadow import ShadowModel, ShadowTally
+from tests.support.gru import random_stepper
 
 
 def _table(n: int, dim: int, seed: int) -> ItemTable:
@@ -45,3 +46,21 @@ def test_the_tally_pairs_ranks_and_sums_ndcg() -> None:
     assert (tally.events, tally.current_hits, tally.candidate_hits) == (3, 2, 2)
     current, candidate = tally.mean_ndcg()
     assert candidate == 2 / 3 and 0.5 < current < 2 / 3
+
+
+def test_under_fusion_the_candidate_ranks_by_calibrated_parts() -> None:
+    items = _table(40, 8, seed=3)
+    model = ShadowModel("gru-2", items, stepper=random_stepper(8), blend="fusion")
+    recents, weights, chosen = [["i3", "i7", "i9"]], np.array([0.7]), ["i20"]
+    parts = model.user_parts(recents, weights)
+    assert parts.long_term.any() and parts.short_term.any()
+
+    def z(x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (x - x.mean()) / x.std()
+        return out
+
+    m = items.matrix
+    scores = 0.7 * z(m @ parts.long_term[0]) + 0.3 * z(m @ parts.short_term[0])
+    scores[[3, 7, 9]] = -np.inf
+    want = min(10, int((scores > scores[20] + 1e-5).sum()))
+    assert abs(model.ranks(recents, weights, chosen, k=10)[0] - want) <= 1  # float ties

@@ -41,6 +41,7 @@ def _half_published(registry: ModelRegistry) -> str:
 def _keys_of(client: redis.Redis, keys: KeyLayout, version: str) -> list[str]:
     names = [
         keys.items(version),
+        keys.long_term_items(version),
         keys.gru_step(version),
         keys.content_projection(version),
         keys.model_record(version),
@@ -62,7 +63,7 @@ def test_keeps_the_current_and_n_previous_and_nothing_else(registry: ModelRegist
     assert collected.weights_files == ["gru-1.pt", "gru-2.pt"]
     assert _alive(registry, versions) == ["gru-3", "gru-4", "gru-5"]
     # Every key of a kept version is still there; the online table and users are not versions.
-    assert len(_keys_of(registry.client, registry.keys, "gru-3")) == 4
+    assert len(_keys_of(registry.client, registry.keys, "gru-3")) == 5
     assert registry.client.exists(registry.keys.items("online"))
     assert registry.client.hexists(registry.keys.user("u1"), "long_term")
     assert registry.current_version() == "gru-5"
@@ -103,3 +104,15 @@ def test_without_a_published_version_nothing_is_collected(registry: ModelRegistr
     assert collected.versions == [] and collected.below == 0
     with pytest.raises(ValueError):
         registry.collect_old_versions(keep_previous=-1)
+
+
+def test_a_version_keeps_its_trained_item_vectors_beside_the_online_ones(
+    registry: ModelRegistry,
+) -> None:
+    version = _publish(registry)
+    client, keys = registry.client, registry.keys
+    assert client.hgetall(keys.long_term_items(version)) == client.hgetall(keys.items(version))
+    registry.collect_old_versions(keep_previous=0)
+    _publish(registry)
+    registry.collect_old_versions(keep_previous=0)
+    assert not client.exists(keys.long_term_items(version))

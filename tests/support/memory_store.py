@@ -29,6 +29,7 @@ class MemoryStore:
     recommendations: dict[str, bytes] = field(default_factory=dict)
     histories: dict[str, list[str]] = field(default_factory=dict)
     items: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    long_term_items: dict[str, dict[str, bytes]] = field(default_factory=dict)
     catalog: dict[str, bytes] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
@@ -169,6 +170,11 @@ class MemoryStore:
         self._maybe_fail()
         return {i: decode_vector(v) for i, v in self.items.get(model_version, {}).items()}
 
+    async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
+        self._maybe_fail()
+        stored = self.long_term_items.get(model_version, {})
+        return {i: decode_vector(v) for i, v in stored.items()}
+
     async def load_gru_step(self, model_version: str) -> bytes | None:
         self._maybe_fail()
         return self.gru_steps.get(model_version)
@@ -200,8 +206,10 @@ class MemoryStore:
     async def add_new_items(self, model_version: str, vectors: Mapping[str, np.ndarray]) -> None:
         self._maybe_fail()
         table = self.items.setdefault(model_version, {})
+        trained = self.long_term_items.setdefault(model_version, {})
         for item_id, vector in vectors.items():
             table.setdefault(item_id, encode_vector(vector))
+            trained.setdefault(item_id, encode_vector(vector))
 
     async def aclose(self) -> None:
         pass

@@ -38,9 +38,10 @@ from tests.support.mixed_stream import mixed_stream
 pytestmark = pytest.mark.slow
 
 
-def _settings(services: EmbeddedServices, tmp_path: Path) -> Settings:
+def _settings(services: EmbeddedServices, tmp_path: Path, blend: str = "vector") -> Settings:
     return isolated_settings(
         services,
+        blend=blend,
         vector_size=16,
         trainer_epochs=4,
         trainer_max_len=20,
@@ -84,8 +85,11 @@ def _produce_catalog(settings: Settings, entries: list[tuple[bytes, bytes]]) -> 
     produce(settings.replace(topic_interactions=settings.topic_items), entries)
 
 
-def test_publish_swap_reject_and_refuse(services: EmbeddedServices, tmp_path: Path) -> None:
-    settings = _settings(services, tmp_path)
+@pytest.mark.parametrize("blend", ["vector", "fusion"])
+def test_publish_swap_reject_and_refuse(
+    services: EmbeddedServices, tmp_path: Path, blend: str
+) -> None:
+    settings = _settings(services, tmp_path, blend)
     first = mixed_stream(valid=3000, users=40, malformed_every=10_000, seed=5)
     first.messages += _planted(1, 80, start=0)  # type: ignore[arg-type]
     first.valid_per_user["planted"] += 80
