@@ -54,9 +54,30 @@ FILES = ("ml-100k.inter", "amazon-toys.txt", "amazon-video-games.txt")
 # without pydantic; checked against Settings where it can be imported.
 TRAINER = {
     "dim": 64, "max_len": 50, "dropout": 0.3, "patience": 4, "seed": 7,
-    "epochs": 40, "batch_size": 128, "lr": 0.003, "loss": "full", "history_length": 200,
-    "schedule": "constant", "warmup": 0.1, "label_smoothing": 0.0,
+    "epochs": 14, "batch_size": 256, "lr": 0.01, "loss": "full", "history_length": 200,
+    "schedule": "onecycle", "warmup": 0.1, "label_smoothing": 0.1,
 }  # fmt: skip
+
+
+def check_trainer_defaults() -> None:
+    """Fail when ``TRAINER`` no longer matches ``streams.settings`` (where it can be imported)."""
+    try:
+        from streams.settings import Settings
+        from streams.trainer.service import refresh_config
+    except ImportError:  # the bare GPU machine: nothing to check against
+        return
+    settings = Settings()
+    config = refresh_config(settings)
+    actual = {
+        "dim": config.dim, "max_len": config.max_len, "dropout": config.dropout,
+        "patience": config.patience, "seed": config.seed, "epochs": config.train.epochs,
+        "batch_size": config.train.batch_size, "lr": config.train.lr, "loss": config.train.loss,
+        "history_length": settings.history_length, "schedule": config.train.schedule,
+        "warmup": config.train.warmup, "label_smoothing": config.train.label_smoothing,
+    }  # fmt: skip
+    if actual != TRAINER:
+        raise SystemExit(f"TRAINER differs from the trainer's defaults: {actual}")
+
 
 BASE: dict[str, Any] = {
     "dim": 64, "max_len": 50, "dropout": 0.3, "lr": 3e-3, "batch_size": 128,
@@ -337,6 +358,7 @@ def main() -> int:
         return 0
     if args.out is None:
         parser.error("--out is required")
+    check_trainer_defaults()
     started = time.perf_counter()
     print(f"torch {torch.__version__} device {args.device} cpus {os.cpu_count()}", flush=True)
     if args.device == "cuda":
