@@ -36,6 +36,7 @@ from streams.devtools.embedded import (
 )
 from streams.devtools.embedded_cluster import embedded_cluster
 from streams.devtools.event_producer import EventProducer
+from streams.devtools.isolation import own_outputs
 from streams.read_side import open_reader
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -94,12 +95,7 @@ def run_one(
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
     settings = base.replace(
-        app_id=f"scale-{workers}-{tag}",
-        topic_interactions=f"scale-in-{tag}",
-        topic_recommendations=f"scale-recs-{tag}",
-        topic_dlq=f"scale-dlq-{tag}",
-        topic_interest_shifts=f"scale-shifts-{tag}",
-        redis_prefix=f"s{tag}:",
+        **own_outputs(f"scale-{workers}-{tag}"), topic_interactions=f"scale-in-{tag}"
     )
     asyncio.run(ensure_topics(settings))
     messages = synthetic_messages(events, users, settings.seed)

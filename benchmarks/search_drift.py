@@ -12,6 +12,16 @@ category (the drift protocol's measure), with and without the search, and the
 new category's share of the top-10 right after the search.
 
     PYTHONPATH=. .venv/bin/python benchmarks/search_drift.py [--users 300]
+
+With ``--stream``, the drift protocol itself instead
+(:mod:`models.evaluation.search_drift`): the drift generator's users
+(``--users``, ``--events``; their category switches every ``--switch-every``
+events on average, 90% of events on topic, items learned online), replayed
+through the worker's short-term model twice, once with a search before every
+switch (after a warm-up); events after the switch until half of the top-10 is
+in the new category, mean and median over the switches that got there.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/search_drift.py --stream [--events 60000]
 """
 
 from __future__ import annotations
@@ -21,11 +31,16 @@ import argparse
 import numpy as np
 
 from models.cold_start import cold_start_vectors, typical_norm
+from models.evaluation.config import EvalConfig
+from models.evaluation.events import DriftEvent, StreamEvent
+from models.evaluation.search_drift import run_search_drift
 from models.interest_model import EventInput, InterestModel, UserInterest
 from models.item_table import ItemTable
 from models.signals import add_signals
 from models.text_encoder import load_text_encoder, place_texts
 from models.user_interest import InterestConfig
+from streams.devtools.synthetic import DEFAULT_TYPE_MIX, DriftConfig, DriftingUsers, category_of
+from streams.settings import DEFAULT_EVENT_WEIGHTS
 
 WORDS = ["shoe", "hat", "chair", "lamp", "novel", "guitar", "tent", "kettle", "scarf", "puzzle"]
 FILLER = ["red", "blue", "small", "large", "classic", "modern", "soft", "light", "deluxe", "basic"]
@@ -42,7 +57,14 @@ def main() -> None:
     parser.add_argument("--search-weight", type=float, default=2.0)
     parser.add_argument("--text-model", default="hashed", choices=["hashed", "auto"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stream", action="store_true", help="the drift protocol (see above)")
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--switch-every", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5000)
     args = parser.parse_args()
+    if args.stream:
+        stream(args)
+        return
     rng = np.random.default_rng(args.seed)
     k, per = args.categories, args.per_category
     centres = rng.standard_normal((k, args.dim))
@@ -115,6 +137,46 @@ def main() -> None:
             f"mean {np.mean(counts):.2f}, median {np.median(counts):.0f}"
         )
     print(f"new category's share of the top-10 right after the search: {np.mean(after_search):.2f}")
+
+
+def stream(args: argparse.Namespace) -> None:
+    """The drift protocol with and without a search before each switch."""
+    drift = DriftConfig(
+        users=args.users, categories=args.categories, items_per_category=args.per_category,
+        switch_every=args.switch_every, seed=args.seed + 7,
+    )  # fmt: skip
+    rng = np.random.default_rng(args.seed)
+    titles = {
+        f"c{c}-i{n}": " ".join([WORDS[c % len(WORDS)], *rng.choice(FILLER, size=2)])
+        for c in range(args.categories)
+        for n in range(args.per_category)
+    }
+    events = [
+        DriftEvent(StreamEvent(e.event.user_id, e.event.item_id, e.event.type, e.event.ts),
+                   e.category, e.switched)
+        for e in DriftingUsers(drift).take(args.events)
+    ]  # fmt: skip
+    weights = {t: w for t, w in DEFAULT_EVENT_WEIGHTS.items() if t in DEFAULT_TYPE_MIX}
+    interest = InterestConfig(half_life_s=args.half_life, event_weights=weights)
+    config = EvalConfig(interest=interest, seed=args.seed)
+    encoder = load_text_encoder(args.text_model)
+    run = run_search_drift(
+        events, titles, category_of, config, args.search_weight, args.warmup, encoder=encoder
+    )
+    print(
+        f"drift protocol: {args.users} users, {args.events} events, {args.categories} categories, "
+        f"{run.searches} searches (weight {args.search_weight:g}, "
+        f"{encoder.name if encoder else 'hashed words'}), half-life {args.half_life:g} s"
+    )
+    for score in run.scores:
+        print(
+            f"{score.name:>18}: {score.adapted}/{score.switches} switches adapted; events until "
+            f"half of the top-10 is new: mean {score.mean_events:.2f}, "
+            f"median {score.median_events:.0f}"
+        )
+    for name, curve in run.share_curves.items():
+        print(f"{name:>18}: new category's top-10 share after 1..5 events: "
+              + " ".join(f"{x:.2f}" for x in curve[:5]))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from models.interest_shift import Shift, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sampled_rows_many
 from models.short_term import ShortTermInterest, UserVector
+from models.surfaces import offset_matrix
 from models.user_interest import EventInput, InterestConfig, UserInterest
 
 
@@ -50,7 +51,7 @@ class SharedSteps:
     item_owner: np.ndarray  # user index of each item change
     item_rows: np.ndarray
     item_deltas: np.ndarray  # added to the rows' vectors
-    mix_gradients: np.ndarray  # per user: summed gradient of the blend's global logit
+    mix_gradients: np.ndarray  # users × surfaces: summed gradients of the global logits
     event_owner: np.ndarray  # per event (user-major order): its user index
     event_rows: np.ndarray  # per event: its item's row (for trending)
     event_ts: np.ndarray
@@ -88,6 +89,7 @@ def fold_batch(
     flat_w = np.fromiter((weights_of[e.event_type] for evs in events for e in evs), np.float64)
     flat_ts = np.fromiter((e.ts for evs in events for e in evs), np.float64)
     flat_key = np.fromiter((e.sample_key for evs in events for e in evs), np.int64)
+    flat_surface = np.fromiter((e.surface for evs in events for e in evs), np.intp)
     matrix = items.matrix
     n_items, dim = matrix.shape
 
@@ -107,8 +109,12 @@ def fold_batch(
     st_ts = np.array(
         [np.nan if u.short_term.ts is None else u.short_term.ts for u in ordered], np.float64
     )
-    offsets = np.fromiter((u.mix_offset for u in ordered), np.float64, n_users)
-    mix_gradients = np.zeros(n_users, np.float64)
+    n_surfaces = model.mix.surface_count
+    offsets = offset_matrix(
+        [u.mix_offset for u in ordered], [u.surface_offsets for u in ordered], n_surfaces
+    )
+    mix_gradients = np.zeros((n_users, n_surfaces), np.float64)
+    last_surface = np.fromiter((u.surface for u in ordered), np.intp, n_users)
     has_ref = np.fromiter((u.long_term is not None for u in ordered), bool, n_users)
     ref = np.zeros((n_users, dim), np.float32)
     for s in np.flatnonzero(has_ref).tolist():
@@ -134,6 +140,8 @@ def fold_batch(
         a = int(active[j])
         idx = flat_index[:a, j]
         rows, w, ts, keys = flat_rows[idx], flat_w[idx], flat_ts[idx], flat_key[idx]
+        surface = np.minimum(flat_surface[idx], n_surfaces - 1)
+        last_surface[:a] = surface
         assert st is not None
         prev = st_ts[:a]
         fresh = np.isnan(prev)
@@ -164,9 +172,10 @@ def fold_batch(
             short_m = np.einsum("nd,nd->n", chosen, short_unit)[:, None] - np.einsum(
                 "nkd,nd->nk", others, short_unit
             )
-            new_offsets, gradients = model.mix.observe_many(offsets[sel], long_m, short_m)
-            offsets[sel] = new_offsets
-            mix_gradients[sel] += gradients
+            col = surface[sel]
+            new_offsets, gradients = model.mix.observe_many(offsets[sel, col], long_m, short_m, col)
+            offsets[sel, col] = new_offsets
+            mix_gradients[sel, col] += gradients
 
         sel = np.flatnonzero(has_ref[:a] & positive)
         if sel.size:
@@ -178,7 +187,7 @@ def fold_batch(
                 shift_states[s] = state
                 last_shift[s] = shift
                 if shift is not None:
-                    offsets[s] -= config.shift_lean
+                    offsets[s, surface[s]] -= config.shift_lean
                     shifts_at[s].append((j, shift))
         for s in np.flatnonzero(~(has_ref[:a] & positive)).tolist():
             last_shift[s] = None
@@ -239,11 +248,13 @@ def fold_batch(
             recent,
             user.long_term,
             gru_state,
-            float(offsets[s]),
+            float(offsets[s, 0]),
             shift_states[s],
             last_shift[s],
+            tuple(offsets[s, 1:].tolist()),
+            int(last_surface[s]),
         )
-    unsorted_gradients = np.zeros(n_users, np.float64)
+    unsorted_gradients = np.zeros((n_users, n_surfaces), np.float64)
     unsorted_gradients[order] = mix_gradients
     shared = SharedSteps(
         item_owner=np.concatenate(own) if own else np.zeros(0, np.intp),

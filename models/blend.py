@@ -107,11 +107,13 @@ class MixWeightLearner:
         global_learning_rate: float = 0.01,
         sharpness: float = 5.0,
         user_l2: float = 0.01,
+        surfaces: int = 1,
     ) -> None:
         if not 0.0 < prior < 1.0:
             raise ValueError("prior must be strictly between 0 and 1")
         self.initial_logit = math.log(prior / (1.0 - prior))
-        self.global_logit = np.array([self.initial_logit])
+        # One global logit per surface (models.surfaces); index 0 is the default surface.
+        self.global_logit = np.full(max(1, surfaces), self.initial_logit)
         self.sharpness = sharpness
         self.user_l2 = user_l2
         self._user_sgd = optim.SGD(user_learning_rate)
@@ -137,26 +139,35 @@ class MixWeightLearner:
         gradient = slope * w * (1.0 - w)
         offset = np.array([user_offset])
         self._user_sgd.step(offset, np.array([gradient + self.user_l2 * user_offset]))
-        self._global_sgd.step(self.global_logit, np.array([gradient]))
+        self.step_global(gradient)
         new_offset = float(offset[0])
         return MixStep(w, self.weight(new_offset), new_offset)
 
-    def weights(self, user_offsets: np.ndarray) -> np.ndarray:
-        """:meth:`weight` of many users."""
-        x = np.clip(float(self.global_logit[0]) + user_offsets, -30.0, 30.0)
+    @property
+    def surface_count(self) -> int:
+        return int(self.global_logit.shape[0])
+
+    def weights(self, user_offsets: np.ndarray, surfaces: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`weight` of many users, each on its surface (index; None: the default)."""
+        prior = self.global_logit[0] if surfaces is None else self.global_logit[surfaces]
+        x = np.clip(prior + user_offsets, -30.0, 30.0)
         out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
         return out
 
     def observe_many(
-        self, user_offsets: np.ndarray, long_margins: np.ndarray, short_margins: np.ndarray
+        self,
+        user_offsets: np.ndarray,
+        long_margins: np.ndarray,
+        short_margins: np.ndarray,
+        surfaces: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`observe` for many users (rows of margins), without the global step.
 
         Returns the users' new offsets and each one's gradient of the global
-        logit; :meth:`step_global` applies those once the users' writes are
-        committed, so a retried batch never steps the prior twice.
+        logit (of its surface); :meth:`step_global` applies those once the users'
+        writes are committed, so a retried batch never steps the prior twice.
         """
-        w = self.weights(user_offsets)
+        w = self.weights(user_offsets, surfaces)
         margins = w[:, None] * long_margins + (1.0 - w[:, None]) * short_margins
         slopes = -(1.0 - 1.0 / (1.0 + np.exp(-np.clip(self.sharpness * margins, -30, 30))))
         slope = np.mean(slopes * (long_margins - short_margins), axis=1) * self.sharpness
@@ -165,10 +176,17 @@ class MixWeightLearner:
         self._user_sgd.step(offsets, gradients + self.user_l2 * offsets)
         return offsets, gradients
 
-    def step_global(self, gradient: float) -> None:
-        """One SGD step of the global logit with a summed gradient."""
-        if gradient:
-            self._global_sgd.step(self.global_logit, np.array([gradient]))
+    def step_global(self, gradient: float | np.ndarray) -> None:
+        """One SGD step of the global logit with a summed gradient: a number steps the
+        default surface's, an array (one per surface) each surface's."""
+        steps = np.zeros(self.surface_count)
+        if np.ndim(gradient) == 0:
+            steps[0] = float(gradient)
+        else:
+            given = np.asarray(gradient, np.float64)
+            steps[: given.size] = given[: self.surface_count]
+        if steps.any():
+            self._global_sgd.step(self.global_logit, steps)
 
     @property
     def global_learning_rate(self) -> float:

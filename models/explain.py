@@ -72,6 +72,8 @@ def explain(
     ([[0.25, 1.0]], [[1, 1]])
     """
     users, k = best.shape
+    if not len(items):  # nothing was ranked (an empty table: only follows or searches yet)
+        return Explanations(np.zeros((users, k), np.float32), np.full((users, k), -1))
     valid = best >= 0
     chosen = items[np.where(valid, best, 0)]  # (users, k, dim)
     lt, _ = unit_rows(parts.long_term.astype(np.float32, copy=False))

@@ -20,6 +20,7 @@ from models.interest_shift import ShiftDetector
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors
 from models.short_term import ShortTermInterest
+from models.surfaces import current_offsets
 from models.topk import TopKIndex, top_k
 from models.user_interest import EventInput, InterestConfig, UserInterest
 
@@ -87,7 +88,7 @@ class InterestModel:
         rows = shared.item_rows[take]
         if rows.size:
             np.add.at(self.items.matrix, rows, shared.item_deltas[take])
-        self.mix.step_global(float(shared.mix_gradients[users].sum()))
+        self.mix.step_global(shared.mix_gradients[users].sum(axis=0))
         changed: np.ndarray = np.unique(rows)
         return changed
 
@@ -137,8 +138,12 @@ class InterestModel:
         for i, u in enumerate(users):
             if u.long_term is not None and (self.stepper is None or u.long_term_state is None):
                 long[i] = u.long_term
-        offsets = np.fromiter((u.mix_offset for u in users), np.float64, len(users))
-        weights = effective_weights(long, short, self.mix.weights(offsets))
+        surfaces = np.fromiter((u.surface for u in users), np.intp, len(users))
+        surfaces = np.minimum(surfaces, self.mix.surface_count - 1)
+        offsets = current_offsets(
+            [u.mix_offset for u in users], [u.surface_offsets for u in users], surfaces.tolist()
+        )
+        weights = effective_weights(long, short, self.mix.weights(offsets, surfaces))
         return InterestParts(long, short, weights)
 
     def recommend(

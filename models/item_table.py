@@ -139,7 +139,8 @@ class ItemTable:
                 # Loaded, not seen: first to go when the table is full. A full table
                 # takes no more: an item left out starts from its initial vector
                 # when an event asks for it, and the next reload overwrites that.
-                self._seen[self._append(item_id, vector)] = 0
+                row = self._append(item_id, vector)  # may grow _seen: index it after
+                self._seen[row] = 0
 
     def _append(self, item_id: str, vector: np.ndarray) -> int:
         row = len(self.ids)

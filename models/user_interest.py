@@ -24,6 +24,10 @@ class UserInterest:
     mix_offset: float = 0.0
     shift_state: ShiftState | None = None
     shift: Shift | None = None  # set only on the state right after a detected shift
+    # Offsets of the mix weight on the non-default surfaces (models.surfaces): index
+    # i - 1 holds surface i; ``mix_offset`` is the default surface's.
+    surface_offsets: tuple[float, ...] = ()
+    surface: int = 0  # the surface of the user's last event: recommendations use its weight
 
     @classmethod
     def new(cls, dim: int) -> UserInterest:
@@ -50,3 +54,4 @@ class EventInput:
     event_type: str
     ts: float
     sample_key: int
+    surface: int = 0  # index into the configured surfaces (models.surfaces); 0: default

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
+from models.surfaces import DEFAULT_SURFACES
 from state.codec import decode_json, decode_vector
 from state.connection import RedisEndpoint, SyncClient, sync_client
 from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
+from state.surface_weights import weights_by_surface
 
 FORGET_SCRIPT = resources.files("state").joinpath("forget_user.lua").read_text()
 
@@ -34,6 +37,10 @@ class UserState:
     long_term: np.ndarray | None = None
     long_term_version: str | None = None
     mix_weight: float | None = None
+    surface: str | None = None  # the surface the recommendations are for
+    mix_weights: dict[str, float] = field(default_factory=dict)  # the user's, per surface
+    followees: list[str] | None = None  # whom the user follows, newest first (as stored)
+    social_at: float | None = None  # when their social vector was last computed
 
     def to_json(self) -> dict[str, Any]:
         """The shape of ``interests user ID --json``."""
@@ -54,6 +61,13 @@ class UserState:
             "long_term": None if self.long_term is None else [float(x) for x in self.long_term],
             "long_term_version": self.long_term_version,
             "mix_weight": self.mix_weight,
+            "surface": self.surface,
+            "mix_weights": self.mix_weights,
+            "followees": self.followees or [],
+            "social_at": self.social_at,
+            "social_age_s": None
+            if self.social_at is None
+            else round(max(0.0, time.time() - self.social_at), 3),
         }
 
 
@@ -90,9 +104,12 @@ class InterestReader:
         client: SyncClient,
         keys: KeyLayout | None = None,
         pseudonyms: Callable[[str], str] | None = None,
+        surfaces: Sequence[str] = DEFAULT_SURFACES,
     ) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
+        # The configured surfaces (INTERESTS_SURFACES), the first the default one.
+        self.surfaces = tuple(surfaces)
         # Where the service pseudonymises user ids (state.pseudonym), the reader is given
         # the same keyed map: callers pass raw ids, Redis is asked for the pseudonym.
         self.pseudonym: Callable[[str], str] = pseudonyms or _same
@@ -101,21 +118,65 @@ class InterestReader:
 
     @classmethod
     def from_url(
-        cls, url: str, prefix: str = "ie:", pseudonyms: Callable[[str], str] | None = None
+        cls,
+        url: str,
+        prefix: str = "ie:",
+        pseudonyms: Callable[[str], str] | None = None,
+        surfaces: Sequence[str] = DEFAULT_SURFACES,
     ) -> InterestReader:
         """Plain URL only; TLS files go through :func:`state.connection.sync_client`."""
-        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix), pseudonyms)
+        return cls(sync_client(RedisEndpoint(url)), KeyLayout(prefix), pseudonyms, surfaces)
+
+    def by_held_id(self) -> InterestReader:
+        """The same store addressed by the ids Redis holds (pseudonyms where they are on):
+        what a listing of stored users, such as the dashboard's, links to."""
+        return InterestReader(self.client, self.keys)
 
     def close(self) -> None:
         self.client.close()
 
-    def get_user(self, user_id: str) -> UserState | None:
-        """The user's state, or None when the service holds nothing on them."""
-        key = self.keys.user(self.pseudonym(user_id))
-        row: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
+    def surface(self, name: str | None) -> str:
+        """A configured surface by name (None: the default); ValueError for another."""
+        if name is None:
+            return self.surfaces[0]
+        if name not in self.surfaces:
+            raise ValueError(f"unknown surface {name!r} (known: {', '.join(self.surfaces)})")
+        return name
+
+    def get_user(self, user_id: str, surface: str | None = None) -> UserState | None:
+        """The user's state, or None when the service holds nothing on them.
+
+        With a ``surface`` other than the one the stored list was made for, the
+        list is that list re-ordered with the user's weight on ``surface``
+        (:meth:`rerank`): the candidates stay the latest list's.
+        """
+        wanted = self.surface(surface)
+        held_as = self.pseudonym(user_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.user(held_as))
+        pipe.zrangebyscore(self.keys.followees(held_as), "-inf", "+inf")
+        for name in self.surfaces[1:]:
+            pipe.get(self.keys.surface_prior(name))
+        row, followees, *prior_rows = pipe.execute()
         if not row:
             return None
         fields = {k.decode(): v for k, v in row.items()}
+        priors = dict(zip(self.surfaces[1:], prior_rows, strict=True))
+        held = self._user_state(user_id, fields, priors, followees)
+        if surface is None or held.surface == wanted or not held.recommendations:
+            return held
+        items = [str(r["item_id"]) for r in held.recommendations]
+        ranked = self.rerank(user_id, items, wanted)["items"]
+        recs = [{"item_id": r["item_id"], "score": r["score"]} for r in ranked]
+        return replace(held, recommendations=recs, surface=wanted)
+
+    def _user_state(
+        self,
+        user_id: str,
+        fields: dict[str, bytes],
+        priors: dict[str, bytes | None],
+        followees: list[bytes],
+    ) -> UserState:
         recs = decode_json(fields.get(Field.RECOMMENDATIONS), {})
         st = fields.get(Field.SHORT_TERM)
         return UserState(
@@ -132,6 +193,15 @@ class InterestReader:
             long_term=decode_vector(lt) if (lt := fields.get(Field.LONG_TERM)) else None,
             long_term_version=_text(fields.get(Field.LONG_TERM_VERSION)),
             mix_weight=_float(fields.get(Field.MIX_WEIGHT)),
+            surface=str(recs.get("surface") or self.surfaces[0]),
+            mix_weights=weights_by_surface(
+                self.surfaces,
+                fields.get(Field.MIX_WEIGHT),
+                fields.get(Field.SURFACE_MIX),
+                priors,
+            ),
+            followees=[m.decode() for m in reversed(followees)],
+            social_at=_float(fields.get(Field.SOCIAL_AT)),
         )
 
     def trending(self) -> list[str]:
@@ -140,29 +210,42 @@ class InterestReader:
         body = decode_json(raw if isinstance(raw, bytes) else None, {})
         return [str(i) for i in body.get("items", [])]
 
-    def recommendations_for(self, user_id: str) -> list[str]:
-        """The user's latest recommendations, or trending items for a new user."""
-        user = self.get_user(user_id)
+    def recommendations_for(self, user_id: str, surface: str | None = None) -> list[str]:
+        """The user's latest recommendations (for ``surface``: see :meth:`get_user`),
+        or trending items for a new user."""
+        user = self.get_user(user_id, surface)
         if user is not None and user.recommendations:
             return [str(r["item_id"]) for r in user.recommendations]
         return self.trending()
 
-    def rerank(self, user_id: str, candidate_item_ids: Sequence[str]) -> dict[str, Any]:
+    def rerank(
+        self, user_id: str, candidate_item_ids: Sequence[str], surface: str | None = None
+    ) -> dict[str, Any]:
         """The candidates ordered for the user, with scores and explanations.
 
-        ``{"user_id", "known_user", "model_version", "items": [{"item_id", "score",
-        "because", "input_rank"}]}``; items the model has no vector for (and every
-        item of a user it has never seen) keep their input order, after the others.
+        ``{"user_id", "known_user", "model_version", "surface", "items": [{"item_id",
+        "score", "because", "input_rank"}]}``; items the model has no vector for (and
+        every item of a user it has never seen) keep their input order, after the
+        others. The blend takes the user's weight on ``surface`` (None: the default).
         """
+        wanted = self.surface(surface)
         from models.rerank import rerank  # the math; the client stays light to import
+        from models.social import SocialWeight, long_side
         from state.rerank import read_rerank_input
 
-        got = read_rerank_input(self.client, self.keys, self.pseudonym(user_id), candidate_item_ids)
+        got = read_rerank_input(
+            self.client,
+            self.keys,
+            self.pseudonym(user_id),
+            candidate_item_ids,
+            self.surfaces,
+            wanted,
+        )
         ranked = rerank(
             candidate_item_ids,
             got.vectors,
             got.short_term,
-            got.long_term,
+            long_side(got.long_term, got.social, SocialWeight.stored(got.social_change).weight),
             got.long_term_weight,
             got.recent,
         )
@@ -170,6 +253,7 @@ class InterestReader:
             "user_id": user_id,
             "known_user": got.known_user,
             "model_version": got.model_version,
+            "surface": wanted,
             "items": [r.to_json() for r in ranked],
         }
 
@@ -190,6 +274,7 @@ class InterestReader:
             self.keys.user(held_as),
             self.keys.history(held_as),
             self.keys.trail(held_as),
+            self.keys.followees(held_as),
         )
         held = self._forget_script(keys=keys, args=[fence_s, stored.encode()], client=self.client)
         return bool(held)

@@ -29,6 +29,9 @@ class Field:
     LONG_TERM_VERSION = "long_term_version"
     LONG_TERM_STATE = "long_term_state"
     LONG_TERM_STATE_VERSION = "long_term_state_version"
+    SURFACE_MIX = "surface_mix"
+    SOCIAL = "social"  # mean interest of the user's followees (state/followees.py)
+    SOCIAL_AT = "social_at"  # when it was last computed (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,10 @@ class KeyLayout:
         checked by every write of the user (see docs/redis-layout.md)."""
         return f"{self.prefix}user:{{{user_id}}}:erased"
 
+    def followees(self, user_id: str) -> str:
+        """Whom the user follows: a sorted set of user ids scored by follow time, bounded."""
+        return f"{self.prefix}user:{{{user_id}}}:follows"
+
     def history_pattern(self) -> str:
         return f"{self.prefix}user:*:history"
 
@@ -87,6 +94,14 @@ class KeyLayout:
     def mix_prior(self) -> str:
         """How far every worker's steps moved the blend's global prior (logit, a float)."""
         return f"{self.prefix}mix:prior"
+
+    def surface_prior(self, surface: str) -> str:
+        """:meth:`mix_prior` of a surface other than the default one (models.surfaces)."""
+        return f"{self.prefix}mix:prior:{surface}"
+
+    def social_prior(self) -> str:
+        """How far every worker's steps moved the social part's weight (logit, a float)."""
+        return f"{self.prefix}social:prior"
 
     def trending(self) -> str:
         return f"{self.prefix}trending"

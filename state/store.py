@@ -27,7 +27,13 @@ from state.erasure import ErasureFence
 from state.errors import StoreUnavailable, is_outage
 from state.keys import Field, KeyLayout
 from state.resp import fast_packing
-from state.user_store import SharedWrite, StoredUser, UserWrite, WriteOutcome
+from state.user_store import (
+    SharedWrite,
+    StoredUser,
+    UserWrite,
+    WriteOutcome,
+    decode_surface_mix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,9 @@ WRITE_FIELDS = (
     # Optional: written only when non-empty (a worker without a GRU step leaves them be).
     "long_term_state",
     "long_term_state_version",
+    "surface_mix",
+    "social",
+    "social_at",
 )
 
 _READ_FIELDS = tuple(
@@ -68,9 +77,14 @@ _READ_FIELDS = tuple(
         Field.LONG_TERM_VERSION,
         Field.LONG_TERM_STATE,
         Field.LONG_TERM_STATE_VERSION,
+        Field.SURFACE_MIX,
+        Field.SOCIAL,
+        Field.SOCIAL_AT,
         Field.RECOMMENDATIONS,  # last shown: live quality scores the next event against it
     )
 )
+SURFACE_PRIOR = "mix_prior:"
+"""Names a surface's prior among a write's shared results."""
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
@@ -198,7 +212,12 @@ class UserStateStore:
                 for i, ok in zip(redo, again.committed, strict=True):
                     committed[i] = ok
                 outcome = WriteOutcome(
-                    committed, again.refusal, outcome.mix_prior, outcome.shared_written
+                    committed,
+                    again.refusal,
+                    outcome.mix_prior,
+                    outcome.shared_written,
+                    social_prior=outcome.social_prior,
+                    surface_priors=outcome.surface_priors,
                 )
         return outcome
 
@@ -214,12 +233,13 @@ class UserStateStore:
                         self.keys.user(user_id),
                         self.keys.history(user_id),
                         self.keys.erasure(user_id),
+                        self.keys.followees(user_id),
                     )
                 limits = (b"%d" % self.ttl_s, b"%d" % self.history_length)
                 packed = [w.packed(self.history_length) for w in writes]
                 if cluster.is_cluster(self.client):  # one call per slot (state/cluster.py)
-                    groups = cluster.SlotGroups.of(keys, 3)
-                    calls = groups.queue(pipe, APPLY_SHA, keys, 3, limits, packed)
+                    groups = cluster.SlotGroups.of(keys, 4)
+                    calls = groups.queue(pipe, APPLY_SHA, keys, 4, limits, packed)
                 else:
                     pipe.evalsha(APPLY_SHA, len(keys), *keys, *limits, *packed)
             extra = self._queue_shared(pipe, shared) if shared else []
@@ -239,6 +259,8 @@ class UserStateStore:
             else:
                 committed = [bool(r) for r in result]
         mix_prior: float | None = None
+        surface_priors: dict[str, float] = {}
+        social_prior: float | None = None
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
             if isinstance(result, Exception):
@@ -248,7 +270,19 @@ class UserStateStore:
                     self.scripts_lost = True
             elif name == "mix_prior":
                 mix_prior = float(result)
-        return WriteOutcome(committed, refusal, mix_prior, shared_written), list(results)
+            elif name == "social_prior":
+                social_prior = float(result)
+            elif name.startswith(SURFACE_PRIOR):
+                surface_priors[name[len(SURFACE_PRIOR) :]] = float(result)
+        outcome = WriteOutcome(
+            committed,
+            refusal,
+            mix_prior,
+            shared_written,
+            social_prior=social_prior,
+            surface_priors=surface_priors,
+        )
+        return outcome, list(results)
 
     def _queue_shared(
         self, pipe: aioredis.client.Pipeline | ClusterPipeline, shared: SharedWrite
@@ -273,6 +307,12 @@ class UserStateStore:
         if shared.mix_prior_delta:
             pipe.incrbyfloat(self.keys.mix_prior(), shared.mix_prior_delta)
             names.append("mix_prior")
+        for surface, step in shared.surface_prior_deltas.items():
+            pipe.incrbyfloat(self.keys.surface_prior(surface), step)
+            names.append(SURFACE_PRIOR + surface)
+        if shared.social_prior_delta:
+            pipe.incrbyfloat(self.keys.social_prior(), shared.social_prior_delta)
+            names.append("social_prior")
         if shared.trending is not None:
             body = {
                 "items": list(shared.trending),
@@ -337,6 +377,16 @@ class UserStateStore:
             raw = await self.client.get(self.keys.mix_prior())
         return float(raw) if raw else 0.0
 
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]:
+        """:meth:`load_mix_prior` of each of the non-default ``surfaces`` (0 where unset)."""
+        if not surfaces:
+            return {}
+        async with _outages(), self.client.pipeline(transaction=False) as pipe:
+            for surface in surfaces:
+                pipe.get(self.keys.surface_prior(surface))
+            rows = await pipe.execute()
+        return {s: float(raw) if raw else 0.0 for s, raw in zip(surfaces, rows, strict=True)}
+
     async def load_gru_step(self, model_version: str) -> bytes | None:
         async with _outages():
             raw = await self.client.get(self.keys.gru_step(model_version))
@@ -350,7 +400,9 @@ class UserStateStore:
     def _parse(self, user_id: str, row: Sequence[bytes | None]) -> StoredUser:
         (st, ts, n, recent, part, off, version, topic, mix, shift) = row[:10]
         lt, lt_version, lt_state, lt_state_version = row[10:14]
-        shown = row[14] if len(row) > 15 else None  # read only for live quality
+        surface_mix = decode_surface_mix(row[14])
+        social, social_at = row[15:17]
+        shown = row[17] if len(row) > 18 else None  # read only for live quality
         erasure = row[-1]
         return StoredUser(
             user_id=user_id,
@@ -371,6 +423,9 @@ class UserStateStore:
             erasure=erasure.decode() if erasure else "",
             fence=ErasureFence.decode(erasure) if erasure else None,
             shown=shown or None,
+            surface_mix=surface_mix,
+            social=decode_vector(social, self.dim) if social else None,
+            social_at=float(social_at) if social_at else None,
         )
 
 

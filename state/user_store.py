@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import orjson
 
 from state.codec import encode_json, encode_vector
 from state.erasure import ErasureFence
+from state.followees import FollowOp, follow_values
 
 
 @dataclass(slots=True)
@@ -43,6 +45,11 @@ class StoredUser:
     fence: ErasureFence | None = None  # the same, decoded
     # The recommendation last written (raw JSON): what the user was last shown.
     shown: bytes | None = None
+    # Mix-weight offsets on the non-default surfaces, by name (the ``surface_mix`` field).
+    surface_mix: dict[str, float] = field(default_factory=dict)
+    # The mean interest of the user's followees and when it was computed (state.followees).
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def already_applied(self, topic: str, partition: int, offset: int) -> bool:
         """True for an event at or before the last one applied (a replay), or one
@@ -80,6 +87,12 @@ class UserWrite:
     mix_weight: float = 0.5
     shift_state: dict[str, float] | None = None
     long_term_state: np.ndarray | None = None
+    surface_mix: bytes = b""  # JSON (encode_surface_mix); empty: the field is left as it is
+    # Follows and unfollows of the batch (the followee set), and a refreshed social vector.
+    follows: Sequence[FollowOp] = ()
+    followee_bound: int = 0
+    social: np.ndarray | None = None
+    social_at: float | None = None
 
     def packed(self, history_length: int) -> bytes:
         """The write script's argument for this user: the number of values and each
@@ -105,6 +118,9 @@ class UserWrite:
             repr(self.mix_weight).encode(),
             encode_json(self.shift_state or {}),
             *self._long_term_args(),
+            self.surface_mix,
+            *self._social_args(),
+            *follow_values(self.follows, self.followee_bound),
             *(item.encode() for item in self.new_items[-history_length:]),
         ]
         lengths = [len(v) for v in values]
@@ -114,6 +130,11 @@ class UserWrite:
         if self.long_term_state is None:
             return b"", b""
         return encode_vector(self.long_term_state.ravel()), self.model_version.encode()
+
+    def _social_args(self) -> tuple[bytes, bytes]:
+        if self.social is None or self.social_at is None:
+            return b"", b""
+        return encode_vector(self.social), repr(self.social_at).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +154,18 @@ class SharedWrite:
     # steps to one item all count; ``items`` then holds the worker's whole vector,
     # stored only where Redis has none yet. Items without a delta are stored whole.
     item_deltas: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # Per non-default surface: added to that surface's shared prior (as mix_prior_delta).
+    surface_prior_deltas: Mapping[str, float] = field(default_factory=dict)
+    social_prior_delta: float = 0.0  # added to the social part's shared weight (logit)
 
     def __bool__(self) -> bool:
         return (
-            bool(self.items)
+            bool(self.surface_prior_deltas)
+            or bool(self.items)
             or bool(self.item_deltas)
             or bool(self.events)
             or bool(self.mix_prior_delta)
+            or bool(self.social_prior_delta)
             or (self.trending is not None)
         )
 
@@ -152,6 +178,43 @@ class WriteOutcome:
     refusal: str | None = None  # why some were refused
     mix_prior: float | None = None  # the shared prior after this write, when it was sent
     shared_written: bool = True  # False: send the shared state again with the next write
+    social_prior: float | None = None  # the social weight's shared change, when it was sent
+    surface_priors: Mapping[str, float] = field(default_factory=dict)  # as mix_prior, per surface
+
+
+def encode_surface_mix(offsets: Mapping[str, float], weights: Mapping[str, float]) -> bytes:
+    """The ``surface_mix`` field: ``{surface: {"offset", "weight"}}`` of the non-default
+    surfaces a user acted on (the default surface's are ``mix_offset``/``mix_weight``).
+
+    >>> encode_surface_mix({"search": -0.5}, {"search": 0.25})
+    b'{"search":{"offset":-0.5,"weight":0.25}}'
+    """
+    body = {s: {"offset": float(o), "weight": float(weights[s])} for s, o in offsets.items()}
+    return encode_json(body)
+
+
+def decode_surface_mix(raw: bytes | None) -> dict[str, float]:
+    """The offsets of a stored ``surface_mix`` field; an unreadable one counts as none.
+
+    >>> decode_surface_mix(b'{"search":{"offset":-0.5,"weight":0.25}}')
+    {'search': -0.5}
+    """
+    return {s: v[0] for s, v in surface_mix_entries(raw).items()}
+
+
+def surface_mix_entries(raw: bytes | None) -> dict[str, tuple[float, float]]:
+    """``{surface: (offset, weight)}`` of a stored ``surface_mix`` field."""
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+        return {
+            str(s): (float(v["offset"]), float(v["weight"]))
+            for s, v in body.items()
+            if isinstance(v, dict)
+        }
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return {}
 
 
 class UserStore(Protocol):
@@ -188,6 +251,8 @@ class UserStore(Protocol):
     async def load_unavailable(self) -> set[str]: ...
 
     async def load_mix_prior(self) -> float: ...
+
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]: ...
 
     async def save_catalog(
         self, entries: Mapping[str, bytes], available: Mapping[str, bool]

@@ -12,5 +12,8 @@ from streams.settings import Settings
 def open_reader(settings: Settings) -> InterestReader:
     """A read client built like every other Redis client of the service."""
     return InterestReader(
-        sync_client(settings), KeyLayout(settings.redis_prefix), user_pseudonyms(settings)
+        sync_client(settings),
+        KeyLayout(settings.redis_prefix),
+        user_pseudonyms(settings),
+        settings.surface_names,
     )

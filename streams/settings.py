@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from models.surfaces import parse_surfaces
 from state.connection import redacted_url
 
 ENV_PREFIX = "INTERESTS_"
@@ -167,6 +168,12 @@ class Settings(BaseSettings):
     event_weights: Annotated[Mapping[str, float], NoDecode] = _setting(
         DEFAULT_EVENT_WEIGHTS, "Accepted event types and their weights, NAME:WEIGHT,..."
     )
+    surfaces: str = _setting(
+        "home",
+        "Surfaces events may name in context.surface (NAME,...; each a-z, 0-9, _ . - and at "
+        "most 32 characters; at most 16): each has its own learned mix weight. The first is "
+        "the default, of events without a surface; another name goes to the DLQ.",
+    )
     text_model: str = _setting(
         "auto",
         "Text encoder for searches and item texts: auto (all-MiniLM-L6-v2 if the [text] extra "
@@ -293,6 +300,15 @@ class Settings(BaseSettings):
     trail_period_s: float = _setting(
         300.0, "A trail point when a user's events enter a new period of this many seconds.", gt=0
     )
+    followees_max: int = _setting(
+        500, "Most users one user follows (kept); a follow past it drops their oldest.", gt=0
+    )
+    social_refresh_s: float = _setting(
+        300.0,
+        "Most seconds a user's social vector (their followees' mean interest) is reused; "
+        "a follow or unfollow refreshes it at once.",
+        ge=0,
+    )
     dashboard_host: str = _setting(
         "127.0.0.1", "Address the dashboard listens on; loopback by default."
     )
@@ -333,6 +349,16 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one event type is needed")
         return MappingProxyType(dict(value))
+
+    @field_validator("surfaces")
+    @classmethod
+    def _surface_names(cls, value: str) -> str:
+        return ",".join(parse_surfaces(value))
+
+    @property
+    def surface_names(self) -> tuple[str, ...]:
+        """:attr:`surfaces` as names; the first is the default."""
+        return parse_surfaces(self.surfaces)
 
     @field_validator("text_model")
     @classmethod

@@ -32,14 +32,28 @@ from streams.settings import Settings
     help="Regex whose first group is an item's category, for items the catalogue has "
     "no category for (e.g. '^(c\\d+)-').",
 )
-def user(user_id: str, as_json: bool, plot: Path | None, category_pattern: str | None) -> int:
+@click.option(
+    "--surface",
+    help="The list for this surface (INTERESTS_SURFACES): the latest list, re-ordered "
+    "with the user's weight on it when it was made for another one.",
+)
+def user(
+    user_id: str,
+    as_json: bool,
+    plot: Path | None,
+    category_pattern: str | None,
+    surface: str | None,
+) -> int:
     """Show what the service holds on a user."""
 
     settings = current_settings()
     reader = open_reader(settings)
     try:
-        held = reader.get_user(user_id)
+        reader.surface(surface)
+        held = reader.get_user(user_id, surface)
         series = user_trail(reader, user_id, category_pattern) if plot else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         reader.close()
     if plot is not None and series is not None:
@@ -60,6 +74,15 @@ def user(user_id: str, as_json: bool, plot: Path | None, category_pattern: str |
         f"last at {held.last_event_ts}, model {held.model_version}"
     )
     print("recent: " + " ".join(held.recent_items[:10]))
+    weights = ", ".join(f"{s} {w:.2f}" for s, w in held.mix_weights.items())
+    print(f"long-term weight by surface: {weights}; list for surface {held.surface}")
+    if held.followees:
+        shown = held.to_json()
+        print(
+            f"follows {len(held.followees)}: "
+            + " ".join(held.followees[:10])
+            + f" (social vector {shown['social_age_s']}s old)"
+        )
     for rank, rec in enumerate(held.recommendations, 1):
         print(f"{rank:3d}. {rec['item_id']:<24} {rec['score']:.4f}{_why(rec.get('why'))}")
     return 0

@@ -134,7 +134,10 @@ async def overview(request: web.Request) -> web.Response:
 async def user(request: web.Request) -> web.Response:
     app = request.app
     user_id = request.match_info["user_id"]
-    page = await asyncio.to_thread(user_page, app[READER], user_id, app[PATTERN] or None)
+    # Links from the recently-active list carry the id Redis holds (a pseudonym where
+    # they are on), which must not be hashed again; a typed-in URL takes the raw id.
+    reader = app[READER].by_held_id() if request.query.get("held") == "1" else app[READER]
+    page = await asyncio.to_thread(user_page, reader, user_id, app[PATTERN] or None)
     if page is None:
         raise web.HTTPNotFound(
             text=_page(f"user {user_id}", f"<p>no state for user {_e(user_id)}</p>", None),
@@ -317,7 +320,7 @@ def _overview_body(o: Overview, s: StoreSummary, suffix: str) -> str:
         "<table><tr><th>user</th><th>events applied</th><th>updated</th><th>model</th></tr>"
     )
     for user_row in s.recent:
-        link = f"user/{quote(user_row.user_id, safe='')}{suffix}"
+        link = f"user/{quote(user_row.user_id, safe='')}{suffix}{'&' if suffix else '?'}held=1"
         parts.append(
             f'<tr class="user-row"><td><a href="{link}">{_e(user_row.user_id)}</a></td>'
             f'<td class="num">{user_row.events_applied}</td>'

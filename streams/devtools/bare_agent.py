@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import faust
 import orjson
@@ -19,6 +20,8 @@ import orjson
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.worker.fetch_tuning import bound_fetch_wait
+from streams.worker.lean_drain import lean_delivery
+from streams.worker.pipeline import run_pipelined
 
 
 def main() -> None:
@@ -26,6 +29,7 @@ def main() -> None:
     expect = int(os.environ["BARE_EXPECT"])
     result = Path(os.environ["BARE_RESULT"])
     bound_fetch_wait(settings.fetch_max_wait_ms)
+    lean_delivery()
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = faust.App(
         settings.app_id,
@@ -48,12 +52,12 @@ def main() -> None:
 
     @app.agent(topic)
     async def count(stream: faust.StreamT[bytes]) -> None:
-        # Consumed as the worker consumes: batches of up to batch_size events.
+        # Consumed as the worker consumes: the same pipelined batches of up to
+        # batch_size events, acked after each batch.
         seen, first, first_cpu = 0, 0.0, 0.0
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_size, settings.batch_within_s
-        )
-        async for events in batches:
+
+        async def handle(events: list[faust.EventT[Any]]) -> None:
+            nonlocal seen, first, first_cpu
             if not seen:
                 first, first_cpu = time.monotonic(), time.process_time()
             seen += len(events)
@@ -63,6 +67,11 @@ def main() -> None:
                 result.write_bytes(
                     orjson.dumps({"events": seen, "seconds": elapsed, "cpu_seconds": cpu})
                 )
+
+        manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
+        await run_pipelined(
+            manual.events(), handle, manual.ack, settings.batch_size, settings.batch_within_s
+        )
 
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 

@@ -157,7 +157,7 @@ async def paced_latency(settings: Settings, rate: float, users: int) -> LatencyT
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch(DemoWatch(settings, stream, set(), latency), stop))
     await asyncio.sleep(1.0)  # let the watcher reach the end of the topic
-    async with EventProducer(settings) as producer:
+    async with EventProducer(settings, linger_ms=0) as producer:  # paced: nothing to batch
         await producer.send_all(stream.messages(time.monotonic() + LATENCY_SECONDS), rate)
     deadline = time.monotonic() + 30
     while latency.pending and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from streams.devtools.demo_view import (
     refresh_failed_line,
     refresh_line,
     refresh_started_line,
+    rerank_line,
     shift_line,
     swap_line,
     switch_line,
@@ -40,11 +42,12 @@ from streams.devtools.embedded import (
     EmbeddedServices,
     ManagedProcess,
     embedded_services,
+    free_port,
     start_worker,
 )
 from streams.devtools.event_producer import EventProducer
 from streams.devtools.latency import LatencyTracker
-from streams.devtools.synthetic import DriftConfig, DriftingUsers
+from streams.devtools.synthetic import DriftConfig, DriftingUsers, item_id
 from streams.devtools.topic_reader import count_messages
 from streams.read_side import open_reader
 from streams.security import kafka_client_options
@@ -72,9 +75,15 @@ class DemoPlan:
     train_after: float
 
 
+EMBEDDED_FETCH_WAIT_MS = 5
+"""Tansu answers a fetch only after its wait (Apache Kafka answers when data comes):
+every consumer hop on the embedded broker costs up to this; 20 ms gave ~10 ms per hop."""
+
+
 def demo_settings(base: Settings, services: EmbeddedServices) -> Settings:
-    """Point at the embedded services; fast group joins and visible drift."""
+    """Point at the embedded services; fast group joins, short fetch waits, visible drift."""
     return base.replace(
+        fetch_max_wait_ms=min(base.fetch_max_wait_ms, EMBEDDED_FETCH_WAIT_MS),
         kafka_bootstrap=services.kafka_bootstrap,
         redis_url=services.redis_url,
         broker_rebalance_timeout_s=3.0,
@@ -353,9 +362,30 @@ def events_applied(settings: Settings) -> int:
         reader.close()
 
 
+def rerank_demo(settings: Settings, stream: DemoStream, user_id: str = "u0") -> str:
+    """Asks the running worker's ``POST /rerank`` to order one item of every category
+    (and one it has never seen) for a watched user: their current category comes first
+    when the model follows them."""
+    categories = stream.source.config.categories
+    candidates = [item_id(c, 0) for c in range(categories)] + ["no-such-item"]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{settings.rerank_port}/rerank",
+        data=orjson.dumps({"user_id": user_id, "items": candidates}),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = orjson.loads(response.read())
+    except (OSError, ValueError) as exc:
+        return f"rerank: POST /rerank failed: {exc}"
+    return rerank_line(user_id, stream.interest(user_id), settings.rerank_port, answer)
+
+
 def run_demo(base: Settings, plan: DemoPlan, workdir: Path | None = None) -> int:
     with embedded_services(workdir) as services:
         settings = demo_model_settings(demo_settings(base, services), services.workdir / "models")
+        settings = settings.replace(rerank_port=free_port())
         kept = f"; logs kept in {services.workdir}" if workdir is not None else ""
         print(f"broker {settings.kafka_bootstrap}, redis {settings.redis_url}{kept}", flush=True)
         asyncio.run(ensure_topics(settings))
@@ -373,6 +403,7 @@ def run_demo(base: Settings, plan: DemoPlan, workdir: Path | None = None) -> int
             stream, watcher, latency, produced_for = asyncio.run(
                 run_stream(settings, plan, services.workdir)
             )
+            print(rerank_demo(settings, stream), flush=True)
             applied = events_applied(settings) - 1  # less the probe
             dead = asyncio.run(count_messages(settings, settings.topic_dlq))
         finally:

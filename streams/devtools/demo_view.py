@@ -33,7 +33,11 @@ how to read the lines below:
   shift: u7 from c2-i4 to c6-i1 ...
       from the interest-shifts topic: the worker saw a user's choices leave
       their long-term interest (needs a published model); "real" when the
-      stream did switch that user shortly before, "false alarm" otherwise."""
+      stream did switch that user shortly before, "false alarm" otherwise.
+  rerank: POST http://127.0.0.1:PORT/rerank for u0 (likes c5): c5-i0 0.83, ...
+      at the end, the running worker re-ranks one item of every category and
+      one unknown item for u0 (POST /rerank), with each item's score; unknown
+      items keep their input order after the known ones."""
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,23 @@ def shift_line(shift: dict[str, object], truth: str) -> str:
 
 def _num(value: object, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "?"
+
+
+def rerank_line(user_id: str, wanted: int, port: int, answer: dict[str, object]) -> str:
+    """What ``POST /rerank`` answered for one watched user's candidate list.
+
+    >>> answer = {"items": [{"item_id": "c3-i0", "score": 0.61},
+    ...                     {"item_id": "c1-i0", "score": -0.2},
+    ...                     {"item_id": "no-such-item", "score": None}]}
+    >>> print(rerank_line("u0", 3, 8080, answer))
+    rerank: POST http://127.0.0.1:8080/rerank for u0 (likes c3): c3-i0 0.61, c1-i0 -0.20, no-such-item (unknown; kept last)
+    """  # noqa: E501
+    shown = []
+    for item in answer.get("items") or []:  # type: ignore[attr-defined]
+        score = item.get("score")
+        name = str(item.get("item_id"))
+        shown.append(f"{name} {score:.2f}" if score is not None else f"{name} (unknown; kept last)")
+    return (
+        f"rerank: POST http://127.0.0.1:{port}/rerank for {user_id} (likes c{wanted}): "
+        + ", ".join(shown)
+    )

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from state import KeyLayout
 from streams.devtools.embedded import ManagedProcess, free_port, start_redis, start_worker
 from streams.devtools.event_producer import Pacer
+from streams.devtools.isolation import own_names, own_outputs
 from streams.devtools.synthetic import DriftConfig, DriftingUsers
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -669,14 +670,7 @@ def soak_settings(kafka_bootstrap: str, redis_port: int, tag: str, **overrides: 
     base: dict[str, Any] = dict(
         kafka_bootstrap=kafka_bootstrap,
         redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        app_id=f"soak-{tag}",
-        topic_interactions=f"soak-{tag}",
-        topic_dlq=f"soak-{tag}.dlq",
-        topic_items=f"soak-items-{tag}",
-        topic_recommendations=f"soak-recommendations-{tag}",
-        topic_model_updates=f"soak-model-updates-{tag}",
-        topic_interest_shifts=f"soak-interest-shifts-{tag}",
-        redis_prefix=f"s{tag}:",
+        **own_names(f"soak-{tag}"),
         topic_partitions=4,
         broker_rebalance_timeout_s=3.0,
         broker_session_timeout_s=6.0,
@@ -905,13 +899,7 @@ def _replay(
     faults: users whose events_applied, recent_items or history differ from the faulted
     run's."""
     tag = uuid.uuid4().hex[:8]
-    settings = faulted.replace(
-        app_id=f"replay-{tag}",
-        redis_prefix=f"r{tag}:",
-        topic_dlq=f"replay-{tag}.dlq",
-        topic_recommendations=f"replay-recommendations-{tag}",
-        topic_interest_shifts=f"replay-interest-shifts-{tag}",
-    )
+    settings = faulted.replace(**own_outputs(f"replay-{tag}"))
     asyncio.run(ensure_topics(settings))
     worker = start_worker(settings, workdir / "replay-worker.log")
     try:

@@ -5,8 +5,9 @@ again. Redis outages and refusals are waited out inside the updater; a batch
 that fails otherwise is retried message by message, and a message that still
 fails goes to the dead-letter topic with the error as its reason. Outputs are
 produced by :class:`~streams.worker.outputs.Outputs`, which retries what the
-broker may take later and never raises; a batch is acked (by faust, when the
-agent asks for the next one) only after its outputs were accepted.
+broker may take later and never raises; a batch is acked only after its
+outputs were accepted. They are sent while the next batch is applied
+(:mod:`streams.worker.pipeline`), one batch's after the other's.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from streams.worker.ageing import AgeingTracker
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.fetch_tuning import bound_fetch_wait
 from streams.worker.interest_updater import Incoming, InterestUpdater, Outgoing
+from streams.worker.lean_drain import lean_delivery
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outputs import Outputs, SendReport
-from streams.worker.pipeline import run_pipelined
+from streams.worker.pipeline import Finish, run_pipelined
 from streams.worker.rerank_http import serve_rerank
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class _Startup:
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     """The worker app for ``settings``; nothing connects until it starts."""
     bound_fetch_wait(settings.fetch_max_wait_ms)
+    lean_delivery()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -217,22 +220,28 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         server = serve_metrics(metrics.registry, settings)
         rerank_server = serve_rerank(settings)
 
-        async def handle(events: list[faust.EventT[Any]]) -> None:
+        async def handle(events: list[faust.EventT[Any]]) -> Finish:
+            """Apply the batch; its outputs are sent while the next batch is applied."""
             started = time.perf_counter()
             out = await runner.run([_incoming(e) for e in events])
-            applied = time.perf_counter()
-            if settings.hold_outputs_s:  # test only: a crash lands between write and produce
-                await asyncio.sleep(settings.hold_outputs_s)
-            report = await produce(out)
-            produced = time.perf_counter()
-            totals.add(out, len(events), applied - started, produced - applied)
-            if updater.measure:
-                metrics.batch(out, len(events), applied - started, produced - applied, time.time())
-                sent = len(out.recommendations) + len(out.shifts) + len(out.dead_letters)
-                metrics.produced(report, sent)
-                _record_lag(app, metrics, events)
-                if metrics.version != updater.model_version:
-                    metrics.model(updater.model_version, await _published_at(store, updater))
+            apply_s = time.perf_counter() - started
+
+            async def send() -> None:
+                sending = time.perf_counter()
+                if settings.hold_outputs_s:  # test only: a crash lands between write and produce
+                    await asyncio.sleep(settings.hold_outputs_s)
+                report = await produce(out)
+                produce_s = time.perf_counter() - sending
+                totals.add(out, len(events), apply_s, produce_s)
+                if updater.measure:
+                    metrics.batch(out, len(events), apply_s, produce_s, time.time())
+                    sent = len(out.recommendations) + len(out.shifts) + len(out.dead_letters)
+                    metrics.produced(report, sent)
+                    _record_lag(app, metrics, events)
+                    if metrics.version != updater.model_version:
+                        metrics.model(updater.model_version, await _published_at(store, updater))
+
+            return send
 
         manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not StreamT
         try:

@@ -24,7 +24,6 @@ recommendation: the replayed last event of a user re-emits the stored one.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -58,8 +57,10 @@ from streams.worker.dead_letter import DeadLetter
 from streams.worker.epoch_watch import EpochWatch
 from streams.worker.events import Event, EventRules, Rejection, decode_event
 from streams.worker.explanations import explanation_field
+from streams.worker.follows import SocialPart, pseudonymised
 from streams.worker.search import SearchPlacer
 from streams.worker.shadow import ShadowScoring
+from streams.worker.surface_mix import SurfaceMixing
 from streams.worker.trails import TrailRecorder
 
 log = logging.getLogger(__name__)
@@ -207,14 +208,18 @@ class InterestUpdater:
         self.settings = settings
         self.store = store
         self.shadow = ShadowScoring(settings, store, shadow_book)
+        self.surfaces = SurfaceMixing(settings.surface_names)
         self.rules = EventRules(
-            frozenset(settings.event_weights), settings.max_event_bytes, settings.max_future_skew_s
+            frozenset(settings.event_weights),
+            settings.max_event_bytes,
+            settings.max_future_skew_s,
+            settings.surface_names,
         )
         self.items = ItemTable(
             settings.vector_size, settings.seed, max_items=settings.item_table_max
         )
         self.items.on_recycle = self._recycled
-        self.mix = MixWeightLearner()
+        self.mix: MixWeightLearner = self.surfaces.learner()
         self.model = InterestModel(self.items, interest_config(settings), mix=self.mix)
         self.model_version = ONLINE_MODEL_VERSION
         self.projection: ContentProjection | None = None
@@ -235,6 +240,8 @@ class InterestUpdater:
         """Interest-evolution points of committed users, written behind the batch."""
         self.pseudonyms = user_pseudonyms(settings)
         """Keyed pseudonyms of user ids (streams.security); identity when no key is set."""
+        self.follows = SocialPart.for_store(settings, store)
+        """Follow events: followee sets and the blend's social part (streams.worker.follows)."""
 
     # -- waiting out outages ---------------------------------------------------
 
@@ -298,6 +305,7 @@ class InterestUpdater:
             vectors = await self.store.load_items(self.model_version)
             unavailable = await self.store.load_unavailable()
             prior = await self.store.load_mix_prior()
+            surface_priors = await self.store.load_surface_priors(self.surfaces.others)
             # Rows learned here but not yet saved stay as learned: on top of what
             # Redis holds (other workers' steps included), this worker's unsent steps.
             for item_id, delta in self._pending.item_deltas.items():
@@ -308,6 +316,8 @@ class InterestUpdater:
             self.items.load(vectors)
             self._set_unavailable(unavailable)
             self._set_prior(prior)
+            self.surfaces.set_priors(surface_priors, self.mix)
+            await self.follows.load_prior()
             self._items_loaded_at = now
 
     def _set_unavailable(self, item_ids: set[str]) -> None:
@@ -472,7 +482,7 @@ class InterestUpdater:
                 out.reject(message.key, self.dead_letter(message, reason), "key_mismatch")
                 continue
             if self.pseudonyms.enabled:  # from here on (Redis, outputs, metrics) only the pseudonym
-                decoded = dataclasses.replace(decoded, user_id=self.pseudonyms(decoded.user_id))
+                decoded = pseudonymised(decoded, self.pseudonyms)
             located = _Located(
                 decoded, self._stamp(message.topic), message.partition, message.offset
             )
@@ -527,11 +537,19 @@ class InterestUpdater:
         await self._reemit(replayed, out)
         if not users:
             return {}, None
+        interests = [self._interest(u) for u in users]
+        await self.follows.plan(users, fresh_events, self.model_version, self.model.stepper)
         folded = self.model.fold(
-            [self._interest(u) for u in users],
+            interests,
             [
                 [
-                    EventInput(x.event.item_id, x.event.type, x.event.ts, x.offset)
+                    EventInput(
+                        x.event.item_id,
+                        x.event.type,
+                        x.event.ts,
+                        x.offset,
+                        self.surfaces.index(x.event),
+                    )
                     for x in fresh
                     if x.event.is_item
                 ]
@@ -541,6 +559,8 @@ class InterestUpdater:
         await self.searches.apply(
             folded, fresh_events, self.projection, self.items.matrix, self.settings.event_weights
         )
+        self.surfaces.last_surfaces(folded, fresh_events)
+        self._observe_social(interests, fresh_events)
         recommendations = self._recommend(folded, fresh_events)
         writes = [
             self._write(u, f, fresh, rec)
@@ -548,6 +568,7 @@ class InterestUpdater:
                 users, folded.users, fresh_events, recommendations, strict=True
             )
         ]
+        writes = self.follows.annotate(writes)
         shared = self._shared_write()
         started = time.perf_counter()
         outcome = await self.store.write(writes, shared)
@@ -555,9 +576,11 @@ class InterestUpdater:
         if self.measure:
             out.redis_write_s.append(time.perf_counter() - started)
         if outcome.shared_written:
-            self._shared_sent(shared, outcome.mix_prior)
+            self._shared_sent(shared, outcome.mix_prior, outcome.social_prior)
+            self.surfaces.sent(shared.surface_prior_deltas, outcome.surface_priors, self.mix)
         committed = np.array([c is True for c in outcome.committed], dtype=bool)
         self._commit(folded, committed, writes)
+        self.follows.commit(committed)
         retry: dict[str, list[_Located]] = {}
         for i, (user, fresh) in enumerate(zip(users, fresh_events, strict=True)):
             if committed[i]:
@@ -594,7 +617,14 @@ class InterestUpdater:
         weights = self.settings.event_weights
         kept = [i for i in range(len(users)) if committed[i]]
         chosen = [
-            next((x.event.item_id for x in fresh_events[i] if weights[x.event.type] > 0), None)
+            next(
+                (
+                    x.event.item_id
+                    for x in fresh_events[i]
+                    if x.event.is_item and weights[x.event.type] > 0
+                ),
+                None,
+            )
             for i in kept
         ]
         scores = self.shadow.score([users[i] for i in kept], chosen, self.model_version, self.mix)
@@ -674,9 +704,11 @@ class InterestUpdater:
         """Step shared learner state from the committed users' events, once."""
         if not committed.any():
             return
-        before = float(self.mix.global_logit[0])
+        logits = self.mix.global_logit.copy()
+        before = float(logits[0])
         changed = self.model.commit(folded, committed)
         self._pending.mix_prior_delta += float(self.mix.global_logit[0]) - before
+        self.surfaces.committed(logits, self.mix)
         ids = self.items.ids
         matrix = self.items.matrix
         for row in changed.tolist():
@@ -728,9 +760,13 @@ class InterestUpdater:
             p.mix_prior_delta,
             trending,
             item_deltas=dict(p.item_deltas),
+            surface_prior_deltas=self.surfaces.deltas(),
+            social_prior_delta=self.follows.pending,
         )
 
-    def _shared_sent(self, shared: SharedWrite, mix_prior: float | None) -> None:
+    def _shared_sent(
+        self, shared: SharedWrite, mix_prior: float | None, social_prior: float | None = None
+    ) -> None:
         """The shared state of ``shared`` is in Redis now: forget it (keep what came since)."""
         p = self._pending
         for item_id, vector in shared.items.items():
@@ -748,6 +784,19 @@ class InterestUpdater:
             self._trending_saved_at = time.monotonic()
         if mix_prior is not None:  # every worker's steps so far, ours included
             self._set_prior(mix_prior)
+        self.follows.sent(shared.social_prior_delta, social_prior)
+
+    def _observe_social(self, interests: list[UserInterest], fresh: list[list[_Located]]) -> None:
+        """The social weight's gradients from this attempt's chosen items (see follows.py)."""
+        self.follows.observe(
+            interests,
+            self.model.long_term_now,
+            fresh,
+            self.items.index_of,
+            self.items.matrix,
+            self.settings.event_weights,
+            self.model.config.mix_negatives,
+        )
 
     def _interest(self, user: StoredUser) -> UserInterest:
         current = user.long_term_version == self.model_version
@@ -764,6 +813,7 @@ class InterestUpdater:
             mix_offset=user.mix_offset,
             shift_state=_shift_state(user.shift_state),
         )
+        interest = self.surfaces.interest(user, interest)
         if self.model.stepper is not None and state is None:
             interest = self.model.restart_long_term(interest)
         return interest
@@ -789,7 +839,7 @@ class InterestUpdater:
     def _recommend(self, folded: FoldedBatch, fresh_events: list[list[_Located]]) -> list[bytes]:
         """One recommendation per user, on their state after their last event: one product."""
         users, recent = folded.users, self.settings.explain_recent
-        parts = self.model.interest_parts(users)
+        parts = self.follows.mixed(self.model.interest_parts(users), self.mix, users)
         best, scores = self.model.recommend(users, self.settings.top_k, parts)
         rounded = np.round(scores.astype(np.float64), 6).tolist()
         why = self.model.explain(users, best, parts, recent) if recent else None
@@ -813,6 +863,7 @@ class InterestUpdater:
                 event_ts=last.ts,
                 events=len(fresh),
                 emitted_ts=emitted,
+                surface=self.surfaces.name(users[row]),
             )
             out.append(orjson.dumps(message))
         return out
@@ -841,6 +892,7 @@ class InterestUpdater:
             mix_weight=self.mix.weight(after.mix_offset),
             shift_state=after.shift_state.to_dict() if after.shift_state else None,
             long_term_state=after.long_term_state if self.model.stepper is not None else None,
+            surface_mix=self.surfaces.stored(user, after, fresh, self.mix),
         )
 
     def _shift_message(
@@ -848,7 +900,9 @@ class InterestUpdater:
     ) -> tuple[bytes, bytes]:
         """``to``: the item the user just chose; ``from``: of the user's recent items
         before the drop, the one closest to their long-term interest."""
-        long_term, event = folded.users[user].long_term, fresh[at.event_index].event
+        long_term = folded.users[user].long_term
+        # The fold's index counts item events only (no searches, no follows).
+        event = [x.event for x in fresh if x.event.is_item][at.event_index]
         before = [i for i in at.recent[max(1, at.shift.events) :] if i in self.items]
         closest = max(before, key=lambda i: cosine(long_term, self.items.vector(i)), default=None)
         message = {

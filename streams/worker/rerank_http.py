@@ -1,6 +1,8 @@
 """``POST /rerank`` over HTTP, for apps that are not written in Python.
 
-Request: ``{"user_id": "u42", "items": ["sku-1", "sku-2", ...]}``; response: what
+Request: ``{"user_id": "u42", "items": ["sku-1", "sku-2", ...], "surface"?: "search"}``
+(``surface``: one of ``INTERESTS_SURFACES``, whose mix weight the user's blend
+takes; absent: the default surface); response: what
 :meth:`state.InterestReader.rerank` returns, as JSON. A stdlib WSGI server in a
 daemon thread (as ``/metrics`` is served), on ``INTERESTS_RERANK_PORT`` at
 ``INTERESTS_METRICS_HOST``; 0 serves nothing. Reads go to Redis directly (two
@@ -34,7 +36,7 @@ class _BadRequest(Exception):
     pass
 
 
-def _parse(body: bytes) -> tuple[str, list[str]]:
+def _parse(body: bytes) -> tuple[str, list[str], str | None]:
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -50,7 +52,10 @@ def _parse(body: bytes) -> tuple[str, list[str]]:
         raise _BadRequest("items must be a list of item ids (strings or integers)")
     if len(items) > MAX_CANDIDATES:
         raise _BadRequest(f"at most {MAX_CANDIDATES} items per request, got {len(items)}")
-    return str(user_id).strip(), [str(i) for i in items]
+    surface = request.get("surface")
+    if surface is not None and not isinstance(surface, str):
+        raise _BadRequest("surface must be a string")
+    return str(user_id).strip(), [str(i) for i in items], surface
 
 
 def rerank_app(
@@ -79,10 +84,11 @@ def rerank_app(
                 "400 Bad Request", {"error": f"need a body of 1 to {MAX_BODY_BYTES} bytes"}
             )
         try:
-            user_id, items = _parse(environ["wsgi.input"].read(length))
-        except _BadRequest as exc:
+            user_id, items, surface = _parse(environ["wsgi.input"].read(length))
+            reader.surface(surface)  # a name the service does not know is the caller's error
+        except (_BadRequest, ValueError) as exc:
             return reply("400 Bad Request", {"error": str(exc)})
-        return reply("200 OK", reader.rerank(user_id, items))
+        return reply("200 OK", reader.rerank(user_id, items, surface))
 
     return app
 

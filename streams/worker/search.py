@@ -113,7 +113,7 @@ class SearchPlacer:
             (user, x.event)
             for user, fresh in enumerate(fresh_events)
             for x in fresh
-            if not x.event.is_item
+            if x.event.is_search
         ]
         # A user with no item event in the batch and no earlier time comes back with NaN.
         for i, after in enumerate(folded.users):

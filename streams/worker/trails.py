@@ -95,7 +95,8 @@ class TrailRecorder:
             top = [str(i["item_id"]) for i in orjson.loads(recommendation)["items"][:TOP_ITEMS]]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             top = []
-        chosen = [e.item_id for e in events if self.weights.get(e.type, 0.0) > 0][-TOP_ITEMS:]
+        items = [e for e in events if e.is_item]  # the fold's shift indices count these
+        chosen = [e.item_id for e in items if self.weights.get(e.type, 0.0) > 0][-TOP_ITEMS:]
         events_now = before.events_applied + len(events)
         point: dict[str, object] = {
             "ts": events[-1].ts,
@@ -109,9 +110,9 @@ class TrailRecorder:
         if shifts:
             at = shifts[-1]
             point["shift"] = {
-                "ts": events[at.event_index].ts,
+                "ts": items[at.event_index].ts,
                 "strength": round(at.shift.strength, 4),
-                "to": events[at.event_index].item_id,
+                "to": items[at.event_index].item_id,
             }
         if len(self.buffer) == self.buffer.maxlen:
             self.dropped += 1

@@ -157,3 +157,10 @@ def test_a_reload_fills_a_capped_table_but_never_recycles_for_it() -> None:
     table.index_of("seen")
     table.begin_batch()
     assert table.index_of("new") == 1  # the loaded, never seen row goes first
+
+
+def test_a_load_past_the_capacity_grows_the_table() -> None:
+    """A published model has more items than the initial capacity (the worker's swap)."""
+    table = ItemTable(dim=4, seed=0, capacity=8)
+    table.load({f"i{n}": np.full(4, n, np.float32) for n in range(20)})
+    assert len(table) == 20 and table.matrix[19].tolist() == [19.0] * 4

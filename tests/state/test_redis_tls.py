@@ -27,6 +27,7 @@ import redis
 from state import InterestReader, StoredUser, UserStateStore, UserWrite
 from state.connection import RedisEndpoint, async_client, sync_client
 from state.epoch import TopicEpochs
+from state.followees import FolloweeReader, FollowOp
 from state.item_ageing import ItemAgeing
 from state.keys import KeyLayout
 from state.model_registry import ModelRecord
@@ -152,6 +153,10 @@ def _write(before: StoredUser, offset: int) -> UserWrite:
         recommendations=b"{}",
         new_items=["a"],
         long_term_state=np.ones(DIM, np.float32),
+        follows=[FollowOp(True, "u1", 1.0), FollowOp(True, "u3", 2.0), FollowOp(False, "u3", 3.0)],
+        followee_bound=1,
+        social=np.ones(DIM, np.float32),
+        social_at=1.0,
     )
 
 
@@ -168,6 +173,10 @@ async def _worker_side(endpoint: RedisEndpoint) -> None:
         outcome = await store.write([_write(u, 3) for u in users.values()], shared)
         assert outcome.committed == [True, True] and outcome.shared_written
         assert (await store.load_recommendations(["u1"]))["u1"] == b"{}"
+        followees = FolloweeReader(store.client, store.keys)  # the social part's reads
+        assert (await followees.followees(["u2"]))["u2"] == {"u1": 1.0}
+        assert set(await followees.rows(["u1", "nobody"])) == {"u1"}
+        assert await followees.load_prior() == 0.0
         await store.add_new_items("online", {"b": vector})
         assert set(await store.load_items("online")) == {"a", "b"}
         await store.save_catalog({"a": b'{"item_id": "a"}'}, {"a": True, "b": False})

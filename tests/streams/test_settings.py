@@ -29,6 +29,7 @@ FIELDS = dict(Settings.model_fields)
 # A value for every field that differs from its default (and is valid).
 CHANGED: dict[str, Any] = {
     "kafka_bootstrap": "broker:19092",
+    "surfaces": "feed,search",
     "topic_epoch_poll_s": 0.0,
     "item_table_max": 1000,
     "item_ttl_s": 3600,
@@ -107,6 +108,8 @@ CHANGED: dict[str, Any] = {
     "trail_length": 30,
     "trail_every_events": 5,
     "trail_period_s": 3600.0,
+    "followees_max": 50,
+    "social_refresh_s": 60.0,
     "dashboard_host": "0.0.0.0",
     "dashboard_port": 9050,
     "dashboard_token": "s3cret",

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.devtools.embedded import EmbeddedServices
 from streams.devtools.event_producer import EventProducer
+from streams.devtools.isolation import own_names
 from streams.read_side import open_reader
 from streams.security import kafka_client_options
 from streams.settings import Settings
@@ -21,17 +22,10 @@ from streams.topics import ensure_topics
 def isolated_settings(services: EmbeddedServices, **overrides: object) -> Settings:
     """Own topics, group and key prefix per test, so tests never see each other."""
     tag = uuid.uuid4().hex[:8]
-    base = dict(
+    base: dict[str, object] = dict(
         kafka_bootstrap=services.kafka_bootstrap,
         redis_url=services.redis_url,
-        app_id=f"test-{tag}",
-        topic_interactions=f"interactions-{tag}",
-        topic_dlq=f"interactions-{tag}.dlq",
-        topic_items=f"items-{tag}",
-        topic_recommendations=f"recommendations-{tag}",
-        topic_model_updates=f"model-updates-{tag}",
-        topic_interest_shifts=f"interest-shifts-{tag}",
-        redis_prefix=f"t{tag}:",
+        **own_names(f"t{tag}"),
         topic_partitions=4,
         broker_rebalance_timeout_s=3.0,
         broker_session_timeout_s=6.0,

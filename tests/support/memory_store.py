@@ -19,6 +19,8 @@ import orjson
 from state import SharedWrite, StoredUser, StoreUnavailable, UserWrite, WriteOutcome
 from state.codec import decode_vector, encode_vector
 from state.erasure import ErasureFence
+from state.followees import after_ops
+from state.user_store import decode_surface_mix
 
 
 @dataclass
@@ -30,6 +32,9 @@ class MemoryStore:
     catalog: dict[str, bytes] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
+    surface_priors: dict[str, float] = field(default_factory=dict)  # non-default surfaces
+    social_prior: float = 0.0
+    followees: dict[str, dict[str, float]] = field(default_factory=dict)
     events_total: int = 0
     trending: list[str] | None = None
     version: str | None = None
@@ -70,6 +75,7 @@ class MemoryStore:
         """What ``InterestReader.forget`` does to Redis: delete the user, store the fence."""
         held = self.users.pop(user_id, None) is not None
         held |= self.histories.pop(user_id, None) is not None
+        held |= self.followees.pop(user_id, None) is not None
         self.recommendations.pop(user_id, None)
         self.fences[user_id] = fence or ErasureFence.new("", {})
         return held
@@ -117,6 +123,9 @@ class MemoryStore:
             self.users[user_id] = _stored(write)
             self.recommendations[user_id] = write.recommendations
             self.histories.setdefault(user_id, []).extend(write.new_items)
+            if write.follows:  # as apply_user.lua does
+                held = self.followees.get(user_id, {})
+                self.followees[user_id] = after_ops(held, write.follows, write.followee_bound)
             committed.append(True)
         mix_prior = None
         version_items = self.items.setdefault(shared.model_version, {})
@@ -133,9 +142,24 @@ class MemoryStore:
         if shared.mix_prior_delta:
             self.mix_prior += shared.mix_prior_delta
             mix_prior = self.mix_prior
+        surface_priors = {}
+        for surface, delta in shared.surface_prior_deltas.items():
+            self.surface_priors[surface] = self.surface_priors.get(surface, 0.0) + delta
+            surface_priors[surface] = self.surface_priors[surface]
         if shared.trending is not None:
             self.trending = list(shared.trending)
-        return WriteOutcome(committed, None, mix_prior, True)
+        social_prior = None
+        if shared.social_prior_delta:
+            self.social_prior += shared.social_prior_delta
+            social_prior = self.social_prior
+        return WriteOutcome(
+            committed,
+            None,
+            mix_prior,
+            True,
+            surface_priors=surface_priors,
+            social_prior=social_prior,
+        )
 
     async def model_version(self, default: str) -> str:
         self._maybe_fail()
@@ -160,6 +184,10 @@ class MemoryStore:
     async def load_mix_prior(self) -> float:
         self._maybe_fail()
         return self.mix_prior
+
+    async def load_surface_priors(self, surfaces: Sequence[str]) -> dict[str, float]:
+        self._maybe_fail()
+        return {s: self.surface_priors.get(s, 0.0) for s in surfaces}
 
     async def save_catalog(
         self, entries: Mapping[str, bytes], available: Mapping[str, bool]
@@ -200,4 +228,9 @@ def _stored(write: UserWrite) -> StoredUser:
         if stepped
         else write.before.long_term_state_version,
         shown=write.recommendations,
+        surface_mix=decode_surface_mix(write.surface_mix)
+        if write.surface_mix
+        else dict(write.before.surface_mix),
+        social=write.social if write.social_at is not None else write.before.social,
+        social_at=write.social_at if write.social_at is not None else write.before.social_at,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
@@ -93,3 +94,31 @@ def test_a_shadow_candidate_is_shown_beside_the_current_version(
         assert f'<td class="num">{cell}</td>' in html
     stage.end("gru-2")
     assert "Shadow candidate" not in asyncio.run(page())
+
+
+def test_a_recent_user_links_to_their_page_when_ids_are_pseudonymised(
+    services: EmbeddedServices,
+) -> None:
+    settings = isolated_settings(services, user_id_key="dashboard-test-key-0123456789")
+    reader = open_reader(settings)
+    held = reader.pseudonym("ada@example.com")
+    assert held != "ada@example.com"
+    reader.client.hset(reader.keys.user(held), mapping={"events_applied": 7, "updated_at": 1.0e9})
+
+    async def pages() -> tuple[str, int, int, int]:
+        client = TestClient(TestServer(build_app(settings, reader)))
+        await client.start_server()
+        try:
+            overview = await (await client.get("/")).text()
+            link = re.search(r'href="(user/[^"]+)"', overview)
+            assert link is not None and held in link.group(1)
+            linked = (await client.get("/" + link.group(1))).status
+            by_raw = (await client.get("/user/ada@example.com")).status
+            hashed_twice = (await client.get(f"/user/{held}")).status
+            return overview, linked, by_raw, hashed_twice
+        finally:
+            await client.close()
+
+    overview, linked, by_raw, hashed_twice = asyncio.run(pages())
+    assert "ada@example.com" not in overview
+    assert (linked, by_raw, hashed_twice) == (200, 200, 404)

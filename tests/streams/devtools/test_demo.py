@@ -58,6 +58,11 @@ def test_short_demo_swaps_model_and_exits_clean(tmp_path: Path) -> None:
     assert swap.group(1) != swap.group(2)
     assert re.search(rf"\[{re.escape(swap.group(1))}, long-term \d+%\]", out), out
     assert f"model versions     {swap.group(2)} -> {swap.group(1)}" in out
+    rerank = re.search(r"^rerank: POST \S+/rerank for u0 \(likes c\d\): (.*)$", out, re.M)
+    assert rerank, out
+    ranked = rerank.group(1).split(", ")
+    assert len(ranked) == 9 and ranked[-1] == "no-such-item (unknown; kept last)", out
+    assert all(re.fullmatch(r"c\d-i0 -?\d+\.\d\d", r) for r in ranked[:-1]), out
     assert f"logs kept in {workdir}" in out
     assert (workdir / "worker.log").exists() and (workdir / "trainer.log").exists()
     assert processes_with(f"{MARK}={mark}") == []
