@@ -54,30 +54,67 @@ FILES = ("ml-100k.inter", "amazon-toys.txt", "amazon-video-games.txt")
 # without pydantic; checked against Settings where it can be imported.
 TRAINER = {
     "dim": 64, "max_len": 50, "dropout": 0.3, "patience": 4, "seed": 7,
-    "epochs": 40, "batch_size": 128, "lr": 0.003, "loss": "full", "history_length": 200,
+    "epochs": 14, "batch_size": 256, "lr": 0.01, "loss": "full", "history_length": 200,
+    "schedule": "onecycle", "warmup": 0.1, "label_smoothing": 0.1,
 }  # fmt: skip
+
+
+def check_trainer_defaults() -> None:
+    """Fail when ``TRAINER`` no longer matches ``streams.settings`` (where it can be imported)."""
+    try:
+        from streams.settings import Settings
+        from streams.trainer.service import refresh_config
+    except ImportError:  # the bare GPU machine: nothing to check against
+        return
+    settings = Settings()
+    config = refresh_config(settings)
+    actual = {
+        "dim": config.dim, "max_len": config.max_len, "dropout": config.dropout,
+        "patience": config.patience, "seed": config.seed, "epochs": config.train.epochs,
+        "batch_size": config.train.batch_size, "lr": config.train.lr, "loss": config.train.loss,
+        "history_length": settings.history_length, "schedule": config.train.schedule,
+        "warmup": config.train.warmup, "label_smoothing": config.train.label_smoothing,
+    }  # fmt: skip
+    if actual != TRAINER:
+        raise SystemExit(f"TRAINER differs from the trainer's defaults: {actual}")
+
 
 BASE: dict[str, Any] = {
     "dim": 64, "max_len": 50, "dropout": 0.3, "lr": 3e-3, "batch_size": 128,
     "loss": "full", "n_negatives": 256, "weight_decay": 0.0, "epochs": 40, "patience": 3,
+    "schedule": "constant", "warmup": 0.1, "label_smoothing": 0.0,
 }  # fmt: skip
+
+# One-cycle runs use their whole (short) budget: early stopping still keeps the best epoch.
+_OC = {"schedule": "onecycle", "patience": 100}
 
 # Priority order: a run cut short has the first ones on every file and seed.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
-    "dim128": {"dim": 128},
-    "len200": {"max_len": 200},
-    "lr1e-2": {"lr": 1e-2},
     "bs256_lr6e-3": {"batch_size": 256, "lr": 6e-3},
-    "drop0.5": {"dropout": 0.5},
-    "drop0.1": {"dropout": 0.1},
-    "dim32": {"dim": 32},
-    "lr1e-3": {"lr": 1e-3},
-    "sampled256": {"loss": "sampled", "n_negatives": 256},
-    "sampled2048_bs256": {"loss": "sampled", "n_negatives": 2048, "batch_size": 256, "lr": 6e-3},
-    "len20": {"max_len": 20},
-    "dim128_len200": {"dim": 128, "max_len": 200},
-}
+    "oc10_bs256_lr1e-2": {**_OC, "epochs": 10, "batch_size": 256, "lr": 1e-2},
+    "oc10_bs256_lr6e-3": {**_OC, "epochs": 10, "batch_size": 256, "lr": 6e-3},
+    "oc16_bs256_lr6e-3": {**_OC, "epochs": 16, "batch_size": 256, "lr": 6e-3},
+    "oc10_bs128_lr6e-3": {**_OC, "epochs": 10, "batch_size": 128, "lr": 6e-3},
+    "oc10_bs256_lr1e-2_ls0.1": {**_OC, "epochs": 10, "batch_size": 256, "lr": 1e-2,
+                                "label_smoothing": 0.1},
+    "oc10_bs256_lr1e-2_dim128_drop0.5": {**_OC, "epochs": 10, "batch_size": 256, "lr": 1e-2,
+                                         "dim": 128, "dropout": 0.5},
+    "ls0.1": {"label_smoothing": 0.1},
+    "dim128_drop0.5": {"dim": 128, "dropout": 0.5},
+    "oc10_bs256_lr1e-2_ls0.1_drop0.5": {**_OC, "epochs": 10, "batch_size": 256, "lr": 1e-2,
+                                        "label_smoothing": 0.1, "dropout": 0.5},
+    "oc10_bs256_lr2e-2_ls0.1": {**_OC, "epochs": 10, "batch_size": 256, "lr": 2e-2,
+                                "label_smoothing": 0.1},
+    "oc14_bs256_lr1e-2_ls0.1": {**_OC, "epochs": 14, "batch_size": 256, "lr": 1e-2,
+                                "label_smoothing": 0.1},
+    "oc10_bs256_lr1e-2_dim128_drop0.5_ls0.1": {**_OC, "epochs": 10, "batch_size": 256,
+                                               "lr": 1e-2, "dim": 128, "dropout": 0.5,
+                                               "label_smoothing": 0.1},
+    "wd1e-5": {"weight_decay": 1e-5},
+}  # fmt: skip
+# Recipes the timed refresh runs (--refresh-variants; "trainer": the trainer's defaults).
+REFRESH_VARIANTS = ("trainer", "oc10_bs256_lr1e-2", "oc10_bs256_lr6e-3")
 
 
 def read_sequences(path: Path) -> dict[str, list[str]]:
@@ -178,7 +215,8 @@ def loo_job(job: dict[str, Any]) -> dict[str, Any]:
     tc = TrainConfig(
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         weight_decay=cfg["weight_decay"], loss=cfg["loss"], n_negatives=cfg["n_negatives"],
-        seed=seed, device=job["device"], amp=True,
+        seed=seed, device=job["device"], amp=True, schedule=cfg["schedule"],
+        warmup=cfg["warmup"], label_smoothing=cfg["label_smoothing"],
     )  # fmt: skip
     curve: list[float] = []
 
@@ -206,9 +244,11 @@ def loo_job(job: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def trainer_refresh(path: Path, device: str, amp: bool, tiny: int = 0) -> dict[str, Any]:
-    """One cold refresh of the trainer (its default settings) on ``path``, timed."""
-    t = TRAINER
+def trainer_refresh(
+    path: Path, device: str, amp: bool, tiny: int = 0, variant: str | None = None
+) -> dict[str, Any]:
+    """One cold refresh of the trainer (its defaults, or with a sweep variant's recipe), timed."""
+    t = {**TRAINER, **_refresh_overrides(variant)}
     sequences = {u: items[-t["history_length"] :] for u, items in read_sequences(path).items()}
     if tiny:
         sequences = dict(list(sequences.items())[:tiny])
@@ -217,7 +257,8 @@ def trainer_refresh(path: Path, device: str, amp: bool, tiny: int = 0) -> dict[s
         seed=t["seed"],
         train=TrainConfig(
             epochs=2 if tiny else t["epochs"], batch_size=t["batch_size"], lr=t["lr"],
-            loss=t["loss"], seed=t["seed"], device=device, amp=amp,
+            loss=t["loss"], seed=t["seed"], device=device, amp=amp, schedule=t["schedule"],
+            warmup=t["warmup"], label_smoothing=t["label_smoothing"],
         ),
     )  # fmt: skip
     if device == "cuda":
@@ -228,7 +269,7 @@ def trainer_refresh(path: Path, device: str, amp: bool, tiny: int = 0) -> dict[s
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
     return {
-        "part": "refresh", "file": path.name, "device": device,
+        "part": "refresh", "variant": variant or "trainer", "file": path.name, "device": device,
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
         "amp_bf16": amp and device == "cuda", "trainer_settings": t,
         "users": len(sequences), "items": len(result.vocab),
@@ -242,6 +283,15 @@ def trainer_refresh(path: Path, device: str, amp: bool, tiny: int = 0) -> dict[s
         "gate_baseline_ndcg_at_10": round(result.baseline_ndcg, 4),
         "held_out_users": result.held_out_users, "accepted": result.accepted,
     }  # fmt: skip
+
+
+def _refresh_overrides(variant: str | None) -> dict[str, Any]:
+    """A sweep variant's recipe in the trainer's terms (its patience stays the trainer's)."""
+    if variant is None or variant == "trainer":
+        return {}
+    names = ("dim", "max_len", "dropout", "epochs", "batch_size", "lr", "loss",
+             "schedule", "warmup", "label_smoothing")  # fmt: skip
+    return {k: v for k, v in VARIANTS[variant].items() if k in names}
 
 
 def _emit(out: Path, record: dict[str, Any]) -> None:
@@ -297,6 +347,10 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--budget-s", type=float, default=400.0, help="no job starts after this")
     parser.add_argument("--skip-refresh", action="store_true")
+    parser.add_argument(
+        "--refresh-variants", nargs="*", default=list(REFRESH_VARIANTS),
+        help="sweep variants whose recipe the timed refresh also runs",
+    )  # fmt: skip
     parser.add_argument("--tiny", type=int, default=0, help="users per file (smoke test)")
     args = parser.parse_args()
     if args.summarize:
@@ -304,16 +358,19 @@ def main() -> int:
         return 0
     if args.out is None:
         parser.error("--out is required")
+    check_trainer_defaults()
     started = time.perf_counter()
     print(f"torch {torch.__version__} device {args.device} cpus {os.cpu_count()}", flush=True)
     if args.device == "cuda":
         print(torch.cuda.get_device_name(), flush=True)
     if not args.skip_refresh:
         path = args.data_dir / "amazon-toys.txt"
-        try:
-            _emit(args.out, trainer_refresh(path, args.device, amp=True, tiny=args.tiny))
-        except Exception as exc:
-            _emit(args.out, {"part": "refresh", "error": repr(exc)})
+        for variant in args.refresh_variants:
+            try:
+                record = trainer_refresh(path, args.device, True, args.tiny, variant)
+            except Exception as exc:
+                record = {"part": "refresh", "variant": variant, "error": repr(exc)}
+            _emit(args.out, record)
     jobs = [
         {"path": str(args.data_dir / f), "variant": v, "params": VARIANTS[v], "seed": s,
          "device": args.device, "tiny": args.tiny}

@@ -25,16 +25,20 @@ def _amazon_loo(file: str, epochs: int, patience: int) -> list[str]:
     """Leave-one-out on an Amazon file, seen items excluded (as ICLRec), the trainer's GRU."""
     return [
         "--protocol", "loo", "--data", f"{DATA}/{file}", "--exclude-seen",
-        "--dropout", "0.3", "--lr", "3e-3", "--batch-size", "128",
-        "--epochs", str(epochs), "--patience", str(patience),
+        "--dropout", "0.3", "--batch-size", "128",
+        "--epochs", str(epochs), "--patience", str(patience), *_OLD_RECIPE,
     ]  # fmt: skip
 
 
 # The GRU flags under which the reported stream runs were measured (commit c7756ea):
 # ``interests evaluate``'s defaults have since become the trainer's (batch 128,
 # dropout 0.3, 40 epochs), so the runs pin the old ones to stay reproducible.
-_STREAM_GRU = ["--epochs", "20", "--batch-size", "64", "--dropout", "0.2"]
-_LOO_GRU = ["--epochs", "40", "--batch-size", "64", "--dropout", "0.2", "--patience", "3"]
+# The runs predate the trainer's one-cycle recipe: they pin the constant rate of then.
+_OLD_RECIPE = ["--lr", "3e-3", "--schedule", "constant", "--label-smoothing", "0"]
+_STREAM_GRU = ["--epochs", "20", "--batch-size", "64", "--dropout", "0.2", *_OLD_RECIPE]
+_LOO_GRU = [
+    "--epochs", "40", "--batch-size", "64", "--dropout", "0.2", "--patience", "3", *_OLD_RECIPE,
+]  # fmt: skip
 
 # Flags found with the harness itself (see the report of the evaluation issue).
 RUNS: dict[str, list[str]] = {
@@ -56,12 +60,13 @@ RUNS: dict[str, list[str]] = {
     "toys-prequential": [
         "--data", f"{DATA}/amazon-toys.txt", "--refresh-every", "25000",
         "--epochs", "10", "--half-life", "100000", "--batch-size", "64", "--dropout", "0.2",
+        *_OLD_RECIPE,
     ],
     "games-loo": _amazon_loo("amazon-video-games.txt", epochs=12, patience=3),
     "games-prequential": [
         "--data", f"{DATA}/amazon-video-games.txt", "--limit", "100000",
         "--refresh-every", "25000", "--epochs", "10", "--half-life", "100000",
-        "--batch-size", "64", "--dropout", "0.2",
+        "--batch-size", "64", "--dropout", "0.2", *_OLD_RECIPE,
     ],
     "drift": [
         "--protocol", "drift", "--limit", "40000", "--half-life", "300",

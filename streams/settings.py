@@ -243,11 +243,21 @@ class Settings(BaseSettings):
     trainer_min_new_events: int = _setting(100000, "New events that trigger a refresh early.")
     trainer_poll_s: float = _setting(5.0, "How often the trainer checks whether a refresh is due.")
     trainer_epochs: int = _setting(
-        40, "Most epochs per refresh; training stops earlier once it stops improving."
+        14,
+        "Epochs per refresh (the one-cycle schedule's length); training stops earlier once it "
+        "stops improving.",
     )
     trainer_patience: int = _setting(4, "Epochs without improvement before training stops.")
-    trainer_batch_size: int = _setting(128, "Sequences per training batch.")
-    trainer_learning_rate: float = _setting(0.003, "Adam learning rate of the GRU.")
+    trainer_batch_size: int = _setting(256, "Sequences per training batch.")
+    trainer_learning_rate: float = _setting(0.01, "Adam learning rate of the GRU (its peak).")
+    trainer_schedule: str = _setting(
+        "onecycle",
+        "Learning-rate schedule: onecycle (warm-up over 10% of the steps, then cosine to zero "
+        "at the last epoch) or constant.",
+    )
+    trainer_label_smoothing: float = _setting(
+        0.1, "Share of each target's probability spread over all items in training.", ge=0, lt=1
+    )
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.3, "Dropout of the GRU.")
@@ -368,6 +378,13 @@ class Settings(BaseSettings):
     def _known_blend(cls, value: str) -> str:
         if value not in ("vector", "fusion"):
             raise ValueError("must be vector or fusion")
+        return value
+
+    @field_validator("trainer_schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        if value not in ("onecycle", "constant"):
+            raise ValueError("must be onecycle or constant")
         return value
 
     @field_validator("trainer_loss")

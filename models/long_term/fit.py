@@ -11,6 +11,7 @@ refresh (:mod:`models.long_term.refresh`) and offline runs both call it.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -237,6 +238,9 @@ def _train(
 ) -> tuple[int, int | None]:
     """Train; with ``validate``, keep the best epoch. Returns (epochs run, best epoch)."""
     best = _Best()
+    # One-cycle warm-up epochs are not candidates: not yet trained at the full rate, one of them
+    # can still score best by chance on a small early-stopping set (seen on 7 users).
+    first = math.ceil(training.warmup * training.epochs) if training.schedule == "onecycle" else 0
 
     def on_progress(report: TrainProgress) -> None:
         if progress is not None:
@@ -244,7 +248,7 @@ def _train(
         if report.step != report.steps_per_epoch:
             return
         best.epochs_run = report.epoch + 1
-        if validate is None:
+        if validate is None or report.epoch < min(first, training.epochs - 1):
             return
         score = validate(model)
         if score > best.score:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from models.ranking_metrics import (
 )
 
 LossKind = Literal["full", "sampled"]
+ScheduleKind = Literal["constant", "onecycle"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,21 @@ class TrainConfig:
     """bf16 logits on a CPU with bf16 units too (1.2-1.9x faster steps); off: on amazon-toys
     one refresh's gate NDCG@10 was 0.0519 with it against 0.0544 without (one seed, batch 256)."""
     log_every: int = 50
+    schedule: ScheduleKind = "constant"
+    """``onecycle``: the learning rate rises linearly to ``lr`` over the first ``warmup`` of all
+    steps, then falls along a cosine to zero at the last epoch: training converges within the
+    ``epochs`` it is given, so a short budget reaches what a long constant-rate run does."""
+    warmup: float = 0.1
+    label_smoothing: float = 0.0
+    """Share of each target's probability spread over the whole catalogue (0: plain CE)."""
 
     def __post_init__(self) -> None:
         if self.loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', not {self.loss!r}")
+        if self.schedule not in ("constant", "onecycle"):
+            raise ValueError(f"schedule must be 'constant' or 'onecycle', not {self.schedule!r}")
+        if not (0.0 <= self.warmup < 1.0 and 0.0 <= self.label_smoothing < 1.0):
+            raise ValueError(f"warmup and label_smoothing must be in [0, 1): {self}")
         if min(self.epochs, self.batch_size, self.n_negatives, self.log_every) < 1:
             raise ValueError(f"epochs, batch_size, n_negatives, log_every must be >= 1: {self}")
 
@@ -113,6 +126,7 @@ def batch_loss(
     negatives: Tensor | None = None,
     amp: bool = False,
     cpu_bf16: bool = False,
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Mean next-item cross-entropy over the non-padded positions of a batch.
 
@@ -126,27 +140,33 @@ def batch_loss(
     with _autocast(hidden.device, amp, cpu_bf16):
         if negatives is None:
             # Real items only (rows 1..n), so padding is never a class.
-            return full_softmax_loss(hidden, items[1:], wanted - 1)
+            return full_softmax_loss(hidden, items[1:], wanted - 1, label_smoothing)
         positive = (hidden * items[wanted]).sum(dim=1, keepdim=True)
         sampled = (hidden @ items[negatives].T).float()
     # A negative that is the target itself would push the target down.
     sampled = sampled.masked_fill(negatives[None, :] == wanted[:, None], float("-inf"))
     logits = torch.cat([positive.float(), sampled], dim=1)
-    return F.cross_entropy(logits, torch.zeros_like(wanted))
+    return F.cross_entropy(logits, torch.zeros_like(wanted), label_smoothing=label_smoothing)
 
 
-def full_softmax_loss(hidden: Tensor, items: Tensor, targets: Tensor) -> Tensor:
+def full_softmax_loss(
+    hidden: Tensor, items: Tensor, targets: Tensor, label_smoothing: float = 0.0
+) -> Tensor:
     """Mean cross-entropy of ``hidden @ items.T`` (P×N logits) against class ``targets``.
 
-    Equal to ``F.cross_entropy`` but never holds all P×N logits at once.
+    Equal to ``F.cross_entropy`` (``label_smoothing`` included) but never holds
+    all P×N logits at once.
 
     >>> h, w, y = torch.randn(5, 3), torch.randn(7, 3), torch.tensor([0, 6, 2, 2, 1])
     >>> bool(torch.isclose(full_softmax_loss(h, w, y), F.cross_entropy(h @ w.T, y)))
     True
+    >>> smooth = F.cross_entropy(h @ w.T, y, label_smoothing=0.1)
+    >>> bool(torch.isclose(full_softmax_loss(h, w, y, 0.1), smooth))
+    True
     """
     budget = _LOGITS_PER_CHUNK_CUDA if hidden.device.type == "cuda" else _LOGITS_PER_CHUNK_CPU
     rows = max(1, budget // max(items.shape[0], 1))
-    loss: Tensor = _ChunkedSoftmaxCE.apply(hidden, items, targets, rows)  # type: ignore[no-untyped-call]
+    loss: Tensor = _ChunkedSoftmaxCE.apply(hidden, items, targets, rows, label_smoothing)  # type: ignore[no-untyped-call]
     return loss
 
 
@@ -164,15 +184,23 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda")  # type: ignore[untyped-decorator]
-    def forward(ctx: Any, hidden: Tensor, items: Tensor, targets: Tensor, rows: int) -> Tensor:
+    def forward(
+        ctx: Any, hidden: Tensor, items: Tensor, targets: Tensor, rows: int, smoothing: float
+    ) -> Tensor:
         lse = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
         picked = torch.empty_like(lse)
+        # Smoothed: lse - (1 - s) * logit[target] - s * mean(logits), mean(logits) = h . mean(items)
+        mean_item = items.float().mean(dim=0) if smoothing else None
         keep = hidden.shape[0] * items.shape[0] <= _KEEP_PROBABILITIES
         ctx.probs = []
         for start in range(0, hidden.shape[0], rows):
             part = slice(start, start + rows)
             logits = (hidden[part] @ items.T).float()
             picked[part] = logits.gather(1, targets[part, None])[:, 0]
+            if mean_item is not None:
+                picked[part] = (1.0 - smoothing) * picked[part] + smoothing * (
+                    hidden[part].float() @ mean_item
+                )
             # One fused softmax pass (logsumexp alone took longer than the matmul).
             # Its largest probability is exp(max - lse) >= 1/N, so lse is exact from it.
             top = logits.amax(dim=1)
@@ -182,12 +210,13 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
                 ctx.probs.append(probs)
         ctx.save_for_backward(hidden, items, targets, lse)
         ctx.rows = rows
+        ctx.smoothing = smoothing
         ctx.cpu_bf16 = hidden.device.type == "cpu" and torch.is_autocast_enabled("cpu")
         return (lse - picked).mean()
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")  # type: ignore[untyped-decorator]
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
         hidden, items, targets, lse = ctx.saved_tensors
         grad_hidden = torch.empty_like(hidden)
         grad_items = torch.zeros(items.shape, dtype=torch.float32, device=items.device)
@@ -203,11 +232,15 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
                     probs = kept[chunk]
                 else:
                     probs = (hidden[part] @ items.T).float().sub_(lse[part, None]).exp_()
-                probs[torch.arange(probs.shape[0], device=probs.device), targets[part]] -= 1.0
+                # Smoothed: softmax - (1 - s) * onehot(target) - s / N.
+                hit = 1.0 - ctx.smoothing
+                probs[torch.arange(probs.shape[0], device=probs.device), targets[part]] -= hit
+                if ctx.smoothing:
+                    probs.sub_(ctx.smoothing / probs.shape[1])
                 probs.mul_(scale)
                 grad_hidden[part] = probs @ items
                 grad_items += (probs.T @ hidden[part]).float()
-        return grad_hidden, grad_items.to(items.dtype), None, None
+        return grad_hidden, grad_items.to(items.dtype), None, None, None
 
 
 def _check_ids(sequences: Sequence[Sequence[int]], n_items: int) -> None:
@@ -275,6 +308,10 @@ def train(
     model.to(device).train()
     inputs, targets = torch.from_numpy(inputs_np), torch.from_numpy(targets_np)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(inputs.shape[0] / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(config, config.epochs * steps_per_epoch)
+    )
     generator = torch.Generator().manual_seed(config.seed)
     fork_devices = [_cuda_index(device)] if device.type == "cuda" else []
     started, positions, final_loss = time.perf_counter(), 0, float("nan")
@@ -282,7 +319,15 @@ def train(
         torch.manual_seed(config.seed)  # dropout masks
         for epoch in range(config.epochs):
             final_loss, seen = _train_epoch(
-                model, inputs, targets, optimizer, generator, config, device, epoch, progress
+                model,
+                inputs,
+                targets,
+                (optimizer, scheduler),
+                generator,
+                config,
+                device,
+                epoch,
+                progress,
             )
             positions += seen
     model.eval()
@@ -292,11 +337,32 @@ def train(
     )
 
 
+def lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """The learning rate of step ``s`` as a share of ``config.lr`` (see ``TrainConfig.schedule``).
+
+    >>> f = lr_factor(TrainConfig(schedule="onecycle", warmup=0.25), total_steps=8)
+    >>> [round(f(s), 2) for s in range(8)]
+    [0.5, 1.0, 1.0, 0.93, 0.75, 0.5, 0.25, 0.07]
+    """
+    if config.schedule == "constant":
+        return lambda step: 1.0
+    warm = max(1, round(config.warmup * total_steps))
+    decay = max(1, total_steps - warm)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        done = min(1.0, (step - warm) / decay)
+        return 0.5 * (1.0 + math.cos(math.pi * done))
+
+    return factor
+
+
 def _train_epoch(
     model: GRURecommender,
     inputs: Tensor,
     targets: Tensor,
-    optimizer: torch.optim.Optimizer,
+    optimization: tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler],
     generator: torch.Generator,
     config: TrainConfig,
     device: torch.device,
@@ -304,16 +370,20 @@ def _train_epoch(
     progress: ProgressCallback | None,
 ) -> tuple[float, int]:
     """One pass in a seeded random order; returns (mean loss per position, positions)."""
+    optimizer, scheduler = optimization
     batches = _batches(inputs.shape[0], config.batch_size, generator)
     total_loss, total_pos, report_loss, report_pos = 0.0, 0, 0.0, 0
     for step, rows in enumerate(batches, start=1):
         width = max(int((inputs[rows] != PAD).sum(dim=1).max()), 1)  # trim all-pad columns
         x, y = inputs[rows, :width].to(device), targets[rows, :width].to(device)
         negatives = _sample_negatives(model.config.n_items, config, generator, device)
-        loss = batch_loss(model, x, y, negatives, amp=config.amp, cpu_bf16=config.cpu_bf16)
+        loss = batch_loss(
+            model, x, y, negatives, config.amp, config.cpu_bf16, config.label_smoothing
+        )
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         optimizer.step()
+        scheduler.step()
         n_pos, value = int((x != PAD).sum()), float(loss.detach())
         total_loss, total_pos = total_loss + value * n_pos, total_pos + n_pos
         report_loss, report_pos = report_loss + value * n_pos, report_pos + n_pos

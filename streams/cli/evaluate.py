@@ -72,6 +72,8 @@ class EvaluateArgs:
     dropout: float | None = None
     max_len: int | None = None
     loss: str | None = None
+    schedule: str | None = None
+    label_smoothing: float | None = None
     patience: int | None = None
     half_life: float | None = None
     blend_prior: float = 0.5
@@ -136,6 +138,15 @@ DEFAULTS = EvaluateArgs()  # the flags' defaults, in one place
 )
 @click.option(
     "--loss", type=click.Choice(["full", "sampled"]), default=None, help="[INTERESTS_TRAINER_LOSS]"
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["onecycle", "constant"]),
+    default=None,
+    help="GRU learning-rate schedule [INTERESTS_TRAINER_SCHEDULE].",
+)
+@click.option(
+    "--label-smoothing", type=DROPOUT, default=None, help="[INTERESTS_TRAINER_LABEL_SMOOTHING]"
 )
 @click.option(
     "--patience",
@@ -217,6 +228,8 @@ def build_config(args: EvaluateArgs, settings: Settings) -> EvalConfig:
         batch_size=_given(args.batch_size, trainer.train.batch_size),
         lr=_given(args.lr, trainer.train.lr),
         loss=_given(args.loss, trainer.train.loss),
+        schedule=_given(args.schedule, trainer.train.schedule),
+        label_smoothing=_given(args.label_smoothing, trainer.train.label_smoothing),
     )
     interest = interest_config(settings)
     interest = replace(interest, event_weights=dict(interest.event_weights))

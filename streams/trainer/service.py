@@ -83,6 +83,8 @@ def refresh_config(settings: Settings) -> RefreshConfig:
             lr=settings.trainer_learning_rate,
             loss=settings.trainer_loss,  # type: ignore[arg-type]
             seed=settings.seed,
+            schedule=settings.trainer_schedule,  # type: ignore[arg-type]
+            label_smoothing=settings.trainer_label_smoothing,
         ),
     )
 

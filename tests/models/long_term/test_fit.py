@@ -74,6 +74,21 @@ def test_early_stopping_keeps_the_best_epoch():
     torch.testing.assert_close(refresh.model.item_vectors(), snapshots[1])
 
 
+def test_one_cycle_warm_up_epochs_are_never_kept():
+    rows = catalog(*(f"i{k}" for k in range(9)))
+    scores = iter([0.9, 0.8, 0.7])  # in call order: the first epoch scored is the best
+    config = TrainConfig(epochs=6, batch_size=8, device="cpu", schedule="onecycle", warmup=0.5)
+    validated: list[int] = []
+
+    def validate(model):
+        validated.append(1)
+        return next(scores)
+
+    refresh = fit(sequences(), rows, SHAPE, config, validate=validate, patience=10)
+    assert len(validated) == 3  # epochs 3, 4, 5: the first three are the warm-up
+    assert refresh.best_epoch == 3 and refresh.epochs_run == 6
+
+
 def test_same_seed_same_vectors():
     rows = catalog(*(f"i{k}" for k in range(9)))
     a = fit(sequences(), rows, SHAPE, ONE_EPOCH)

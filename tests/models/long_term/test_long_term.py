@@ -108,10 +108,11 @@ def test_loss_ignores_padded_positions():
     torch.testing.assert_close(loss, manual)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("keep_probabilities", [1 << 25, 0])  # kept from forward; remade
 @pytest.mark.parametrize("logits_per_chunk", [1 << 22, 7 * 3])  # one chunk; chunks of 3 rows
 def test_chunked_full_softmax_matches_cross_entropy(
-    monkeypatch, logits_per_chunk, keep_probabilities
+    monkeypatch, logits_per_chunk, keep_probabilities, smoothing
 ):
     monkeypatch.setattr(training, "_LOGITS_PER_CHUNK_CPU", logits_per_chunk)
     monkeypatch.setattr(training, "_KEEP_PROBABILITIES", keep_probabilities)
@@ -119,9 +120,9 @@ def test_chunked_full_softmax_matches_cross_entropy(
     hidden = torch.randn(10, 4, generator=gen, requires_grad=True)
     items = torch.randn(7, 4, generator=gen, requires_grad=True)
     targets = torch.randint(0, 7, (10,), generator=gen)
-    ours = training.full_softmax_loss(hidden, items, targets)
+    ours = training.full_softmax_loss(hidden, items, targets, smoothing)
     our_grads = torch.autograd.grad(ours, (hidden, items))
-    reference = F.cross_entropy(hidden @ items.T, targets)
+    reference = F.cross_entropy(hidden @ items.T, targets, label_smoothing=smoothing)
     reference_grads = torch.autograd.grad(reference, (hidden, items))
     torch.testing.assert_close(ours, reference)
     for got, want in zip(our_grads, reference_grads, strict=True):
@@ -173,6 +174,20 @@ def test_sampled_softmax_learns():
     histories, targets = held_out()
     assert evaluate_next_item(model, histories, targets)["hr"] >= 0.9
     assert report.positions_trained == 8 * 300 * 11
+
+
+def test_one_cycle_schedule_with_label_smoothing_learns_and_ends_at_zero_rate():
+    model = GRURecommender(TINY)
+    config = TrainConfig(
+        epochs=4, batch_size=32, lr=3e-2, device="cpu", schedule="onecycle",
+        label_smoothing=0.1,
+    )  # fmt: skip
+    train(model, cyclic_sequences(300, 12, seed=0), config)
+    histories, targets = held_out()
+    assert evaluate_next_item(model, histories, targets)["hr"] >= 0.95
+    factor = training.lr_factor(config, total_steps=40)
+    assert factor(0) == pytest.approx(0.25) and factor(3) == 1.0  # 10% warm-up
+    assert factor(39) == pytest.approx(0.0, abs=0.01)
 
 
 def test_report_progress_and_warm_start():
@@ -300,5 +315,9 @@ def test_config_validation():
         GRUConfig(n_items=0)
     with pytest.raises(ValueError):
         TrainConfig(loss="hinge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        TrainConfig(schedule="step")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        TrainConfig(label_smoothing=1.0)
     assert GRUConfig(n_items=3, dim=8).hidden_size == 8
     assert GRUConfig(n_items=3, hidden=12).hidden_size == 12

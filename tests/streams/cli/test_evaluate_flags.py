@@ -69,6 +69,8 @@ TRAINER = Settings(
     trainer_batch_size=77,
     trainer_learning_rate=0.01,
     trainer_loss="sampled",
+    trainer_schedule="constant",
+    trainer_label_smoothing=0.05,
     trainer_max_len=33,
     trainer_dropout=0.15,
     short_term_half_life_s=42.0,
@@ -90,6 +92,7 @@ def test_gru_defaults_are_the_trainers_settings(protocol: str) -> None:
         33,
     )
     assert config.interest.half_life_s == 42.0 and config.seed == 5
+    assert (config.training.schedule, config.training.label_smoothing) == ("constant", 0.05)
 
 
 def test_flags_override_the_settings() -> None:
@@ -102,6 +105,8 @@ def test_flags_override_the_settings() -> None:
         dropout=0.0,
         max_len=10,
         loss="full",
+        schedule="onecycle",
+        label_smoothing=0.2,
         patience=1,
         half_life=7.0,
         seed=3,
@@ -115,5 +120,6 @@ def test_flags_override_the_settings() -> None:
         0.05,
         "full",
     )
+    assert (training.schedule, training.label_smoothing) == ("onecycle", 0.2)
     assert (config.patience, config.interest.half_life_s, config.seed) == (1, 7.0, 3)
     assert config.long_term.seed == config.training.seed == 3

@@ -141,6 +141,13 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
         vector_size=16,
         trainer_epochs=3,
         trainer_max_len=20,
+        # On this tiny stream (~27 gate users) the one-cycle default's first version missed
+        # popularity, or its warm-started second one missed the first, in 3 of about 15 runs;
+        # the constant recipe passed every run. What is tested here is the shadow's mechanics.
+        trainer_schedule="constant",
+        trainer_learning_rate=0.003,
+        trainer_batch_size=128,
+        trainer_label_smoothing=0.0,
         model_dir=str(tmp_path / "models"),
         model_poll_s=0.2,
         promotion="shadow",
