@@ -192,6 +192,12 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         if ready.done:
             await updater.poll_model()
 
+    @app.timer(interval=settings.trending_publish_s)  # type: ignore[untyped-decorator]
+    async def flush_shared() -> None:
+        """What the last batch before a pause stepped reaches Redis without a next event."""
+        if ready.done:
+            await updater.flush_shared()
+
     @app.timer(interval=settings.topic_epoch_poll_s or 3600.0)  # type: ignore[untyped-decorator]
     async def watch_epochs() -> None:
         """The interactions topic recreated under this worker (state.epoch): its log

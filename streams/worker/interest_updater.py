@@ -233,6 +233,7 @@ class InterestUpdater:
         self._items_loaded_at = 0.0
         self._version_checked_at = 0.0
         self._trending_saved_at = 0.0
+        self._trending_dirty = False  # events counted since trending was last saved
         self._between_batches = asyncio.Lock()  # a swap never lands inside a batch
         self.outage_waits = 0
         self.epochs: EpochWatch | None = None  # set by the app: recreated topics (state.epoch)
@@ -291,6 +292,33 @@ class InterestUpdater:
                 await self.refresh_items()
             except StoreUnavailable as exc:
                 log.debug("model poll skipped: %s", exc)
+
+    async def flush_shared(self) -> None:
+        """Send the shared state the last batch left behind (a timer calls this).
+
+        A batch's write carries what earlier batches committed (its own events are
+        stepped only once their users' writes commit), so without this the last
+        batch before a pause (or a whole stream in one batch) would reach Redis's
+        trending, item vectors and priors only with the next event. Skipped while
+        a batch runs; an outage leaves it to the next tick or batch.
+        """
+        if self._between_batches.locked():
+            return
+        async with self._between_batches:
+            shared = self._shared_write()
+            if not shared:
+                return
+            try:
+                outcome = await self.store.write([], shared)
+            except StoreUnavailable as exc:
+                log.debug("shared state flush skipped: %s", exc)
+                return
+            except Exception:  # a timer must not die: the next batch sends it
+                log.exception("shared state flush failed; the next batch sends it")
+                return
+            if outcome.shared_written:
+                self._shared_sent(shared, outcome.mix_prior, outcome.social_prior)
+                self.surfaces.sent(shared.surface_prior_deltas, outcome.surface_priors, self.mix)
 
     async def refresh_items(self, force: bool = False) -> None:
         """Swap to a newly published model, or reload what other workers learned.
@@ -745,6 +773,7 @@ class InterestUpdater:
         self.trending.add_many(
             shared.event_rows[take], shared.event_ts[take], shared.event_weights[take]
         )
+        self._trending_dirty = self._trending_dirty or bool(take.any())
 
     def _add_item_deltas(
         self, folded: FoldedBatch, committed: np.ndarray, changed: np.ndarray
@@ -766,7 +795,8 @@ class InterestUpdater:
     def _shared_write(self) -> SharedWrite:
         trending = None
         now = time.monotonic()
-        if now - self._trending_saved_at >= self.settings.trending_publish_s:
+        due = now - self._trending_saved_at >= self.settings.trending_publish_s
+        if due and self._trending_dirty:  # decay alone keeps the order: nothing to save
             rows = self.trending.top(self.settings.top_k)
             if len(rows):
                 ids = self.items.ids
@@ -801,6 +831,7 @@ class InterestUpdater:
         p.mix_prior_delta -= shared.mix_prior_delta
         if shared.trending is not None:
             self._trending_saved_at = time.monotonic()
+            self._trending_dirty = False  # (a batch in flight holds the lock: nothing new)
         if mix_prior is not None:  # every worker's steps so far, ours included
             self._set_prior(mix_prior)
         self.follows.sent(shared.social_prior_delta, social_prior)

@@ -232,3 +232,22 @@ def test_each_recommended_item_says_why() -> None:
 def test_explanations_can_be_turned_off() -> None:
     (out,) = run(InterestUpdater(settings(explain_recent=0), MemoryStore()), [stream(10)])
     assert all("why" not in orjson.loads(v) for _, v in out.recommendations)
+
+
+def test_an_idle_worker_sends_what_its_last_batch_stepped() -> None:
+    store = MemoryStore()
+    updater = InterestUpdater(settings(trending_publish_s=0.0), store)
+    run(updater, [stream(40)])  # one batch: its own steps wait for a next write
+    assert store.trending is None
+
+    async def flush_twice() -> list[str] | None:
+        await updater.flush_shared()
+        sent = store.trending
+        store.trending = None
+        await updater.flush_shared()  # nothing new since: nothing sent
+        assert store.trending is None
+        return sent
+
+    trending = asyncio.run(flush_twice())
+    assert trending and set(trending) <= {f"i{n}" for n in range(30)}
+    assert len(trending) == 5
