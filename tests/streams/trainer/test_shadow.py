@@ -152,7 +152,7 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
         model_poll_s=0.2,
         promotion="shadow",
         shadow_events=60,
-        shadow_users_per_batch=16,
+        shadow_users_per_batch=40,
     )
     first = mixed_stream(valid=2500, users=40, malformed_every=10_000, seed=11)
     produce(settings, first.messages)  # type: ignore[arg-type]
@@ -161,9 +161,7 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
     try:
         expected = first.valid_per_user
         users = sorted(expected)
-        wait_until(
-            lambda: events_applied(settings, users) == dict(expected), 90, "the first part"
-        )
+        wait_until(lambda: events_applied(settings, users) == dict(expected), 90, "the first part")
         direct = Trainer(settings.replace(promotion="direct"))
         try:
             assert direct.refresh_once().published == "gru-1"
@@ -174,9 +172,7 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
         second = mixed_stream(valid=800, users=40, malformed_every=10_000, seed=12)
         produce(settings, second.messages)  # type: ignore[arg-type]
         expected = expected + second.valid_per_user
-        wait_until(
-            lambda: events_applied(settings, users) == dict(expected), 90, "the second part"
-        )
+        wait_until(lambda: events_applied(settings, users) == dict(expected), 90, "the second part")
 
         trainer = Trainer(settings)
         try:
@@ -186,11 +182,21 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
                 lambda: "scoring gru-2 in the shadow of gru-1" in log.read_text(), 60, "the shadow"
             )
             third = mixed_stream(valid=1500, users=40, malformed_every=10_000, seed=13)
-            produce(settings, third.messages)  # type: ignore[arg-type]
+            # In three parts, each applied before the next is sent: a worker scores at most
+            # shadow_users_per_batch users per batch, and one idle worker may take a whole
+            # part in one batch; three batches of 40 users give it more than 60 events.
+            sent = sum(expected.values())
+
+            def all_applied() -> bool:
+                return sum(events_applied(settings, users).values()) == sent
+
+            for part in range(3):
+                chunk = third.messages[part * 500 : (part + 1) * 500]
+                produce(settings, chunk)  # type: ignore[arg-type]
+                sent += len(chunk)
+                wait_until(all_applied, 90, f"part {part + 1} of the third stream")
             expected = expected + third.valid_per_user
-            wait_until(
-                lambda: events_applied(settings, users) == dict(expected), 90, "the third part"
-            )
+            assert events_applied(settings, users) == dict(expected)
             tally = trainer.shadow.tally("gru-2")
             assert tally.events >= 60, tally  # workers scored it on live events
             assert 0 <= tally.candidate_hits <= tally.events
