@@ -280,6 +280,11 @@ class Settings(BaseSettings):
         3600.0, "Half-life of the popularity that new users are shown."
     )
     trending_publish_s: float = _setting(5.0, "How often a worker saves trending items.")
+    shared_flush_s: float = _setting(
+        1.0,
+        "Longest an idle worker holds what its last batch stepped (event totals, item steps).",
+        gt=0,
+    )
     shift_lean: float = _setting(
         2.0, "How far (logits) a detected shift moves a user's blend towards short-term."
     )

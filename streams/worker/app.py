@@ -43,6 +43,9 @@ from streams.worker.rerank_http import serve_rerank
 
 log = logging.getLogger(__name__)
 
+SHARED_FLUSH_AT_STOP_S = 2.0
+"""Longest a stopping worker tries to send what its last batch stepped."""
+
 
 class _Startup:
     """Starts the shared parts once, whichever agent comes first; waits out outages."""
@@ -192,7 +195,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         if ready.done:
             await updater.poll_model()
 
-    @app.timer(interval=settings.trending_publish_s)  # type: ignore[untyped-decorator]
+    @app.timer(interval=settings.shared_flush_s)  # type: ignore[untyped-decorator]
     async def flush_shared() -> None:
         """What the last batch before a pause stepped reaches Redis without a next event."""
         if ready.done:
@@ -259,6 +262,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
                 settings.batch_within_s,
             )
         finally:
+            with contextlib.suppress(Exception):  # bounded: a stop must not wait on Redis
+                await asyncio.wait_for(updater.flush_shared(), SHARED_FLUSH_AT_STOP_S)
             totals.log()
             if server is not None:
                 server.shutdown()

@@ -98,6 +98,7 @@ CHANGED: dict[str, Any] = {
     "torch_threads": 3,
     "trending_half_life_s": 60.0,
     "trending_publish_s": 0.5,
+    "shared_flush_s": 2.5,
     "shift_lean": 0.5,
     "stats_log_interval_s": 1.0,
     "seed": -4,
