@@ -43,6 +43,9 @@ def _settings(services: EmbeddedServices, tmp_path: Path, blend: str = "vector")
         services,
         blend=blend,
         vector_size=16,
+        # The new item is placed near its category's 50 items, at their median length:
+        # among the fan's top 60 it is whenever it outranks the other categories' items.
+        top_k=60,
         trainer_epochs=4,
         trainer_max_len=20,
         model_dir=str(tmp_path / "models"),
