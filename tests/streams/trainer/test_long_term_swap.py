@@ -69,7 +69,10 @@ def _planted(
             user.encode(),
             Event(
                 user,
-                item_id(category, (n * 7) % 50 if user == "fan" else n % 20),
+                # The planted user keeps to 5 items: a steady reference with little noise,
+                # so the detector fires within a few events of the switch, before the
+                # per-event GRU step has followed the user into the new category.
+                item_id(category, (n * 7) % 50 if user == "fan" else n % 5),
                 "view",
                 1_700_000_000.0 + start + n,
                 f"{user}-{start + n}",

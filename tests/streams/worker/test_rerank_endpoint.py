@@ -56,6 +56,17 @@ def test_rerank_on_a_running_worker(
             timeout=30,
             what="the rerank server",
         )
+        # The batch's item steps reach Redis with its shared write (the event total with
+        # them): both re-ranks below must read the same item vectors.
+        totals = open_reader(settings)
+        try:
+            wait_until(
+                lambda: totals.client.get(totals.keys.events_total()) == b"7",
+                timeout=30,
+                what="the batch's shared state",
+            )
+        finally:
+            totals.close()
         status, body = post(port, orjson.dumps({"user_id": "u1", "items": candidates}))
         bad_status, bad = post(port, b'{"user_id": "u1", "items": "i1"}')
         empty_status, _ = post(port, b"")
