@@ -331,22 +331,16 @@ class UserStateStore:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
-        vectors: dict[str, np.ndarray] = {}
-        async with _outages():
-            async for item_id, raw in self.client.hscan_iter(
-                self.keys.items(model_version), count=2000
-            ):
-                vector = decode_vector(raw)
-                if vector.shape[0] == self.dim:
-                    vectors[item_id.decode()] = vector
-        return vectors
+        return await self._vectors(self.keys.items(model_version))
 
     async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
+        return await self._vectors(self.keys.long_term_items(model_version))
+
+    async def _vectors(self, key: str) -> dict[str, np.ndarray]:
+        """An item-vector hash, rows of another dimension left out."""
         vectors: dict[str, np.ndarray] = {}
         async with _outages():
-            async for item_id, raw in self.client.hscan_iter(
-                self.keys.long_term_items(model_version), count=2000
-            ):
+            async for item_id, raw in self.client.hscan_iter(key, count=2000):
                 vector = decode_vector(raw)
                 if vector.shape[0] == self.dim:
                     vectors[item_id.decode()] = vector

@@ -6,11 +6,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.devtools.embedded import EmbeddedServices
+from streams.devtools.embedded import EmbeddedServices, start_worker
 from streams.devtools.event_producer import EventProducer
 from streams.devtools.isolation import own_names
 from streams.read_side import open_reader
@@ -116,3 +117,17 @@ def decode_json(raw: bytes | None) -> dict[str, object]:
     value = orjson.loads(raw)
     assert isinstance(value, dict)
     return value
+
+
+def kill_once_applying(settings: Settings, users: list[str], log: Path) -> None:
+    """Start a worker and kill -9 it as soon as it has applied anything: mid-stream."""
+    worker = start_worker(settings, log)
+    try:
+        wait_until(
+            lambda: sum(events_applied(settings, users).values()) > 0,
+            timeout=120,
+            what="the worker to start applying",
+            interval=0.05,
+        )
+    finally:
+        worker.kill()

@@ -21,6 +21,7 @@ from tests.support.harness import (
     decode_json,
     events_applied,
     isolated_settings,
+    kill_once_applying,
     produce,
     read_topic,
     wait_until,
@@ -88,16 +89,7 @@ def test_surfaces_apply_exactly_once_across_a_kill(
         (b"u0", orjson.dumps({**view, "context": "search"})),
     ]
     produce(settings, messages[:320] + bad)
-    worker = start_worker(settings, tmp_path / "worker-1.log")
-    try:
-        wait_until(
-            lambda: sum(events_applied(settings, users).values()) > 0,
-            timeout=120,
-            what="the worker to start applying",
-            interval=0.05,
-        )
-    finally:
-        worker.kill()
+    kill_once_applying(settings, users, tmp_path / "worker-1.log")
     produce(settings, messages[320:])
     worker = start_worker(settings, tmp_path / "worker-2.log")
     try:
