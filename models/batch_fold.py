@@ -23,7 +23,7 @@ import numpy as np
 from models.blend import MixWeightLearner, unit_rows
 from models.fused_scoring import FusionSpace, mix_step
 from models.gru_step import GRUStepper
-from models.interest_shift import Shift, ShiftDetector, ShiftState
+from models.interest_shift import Shift, ShiftArrays, ShiftDetector
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sampled_rows_many
 from models.short_term import ShortTermInterest, UserVector
@@ -85,13 +85,13 @@ def fold_batch(
     weights_of = config.event_weights
     counts = np.fromiter((len(e) for e in events), np.intp, n_users)
     # Every event's item gets its row first (new items start at their seeded vector).
-    flat_rows = np.fromiter(
-        (items.index_of(e.item_id) for evs in events for e in evs), np.intp, int(counts.sum())
-    )
-    flat_w = np.fromiter((weights_of[e.event_type] for evs in events for e in evs), np.float64)
-    flat_ts = np.fromiter((e.ts for evs in events for e in evs), np.float64)
-    flat_key = np.fromiter((e.sample_key for evs in events for e in evs), np.int64)
-    flat_surface = np.fromiter((e.surface for evs in events for e in evs), np.intp)
+    flat_events = [e for evs in events for e in evs]
+    total = len(flat_events)
+    flat_rows = items.indices_of([e.item_id for e in flat_events])
+    flat_w = np.fromiter((weights_of[e.event_type] for e in flat_events), np.float64, total)
+    flat_ts = np.fromiter((e.ts for e in flat_events), np.float64, total)
+    flat_key = np.fromiter((e.sample_key for e in flat_events), np.int64, total)
+    flat_surface = np.fromiter((e.surface for e in flat_events), np.intp, total)
     matrix = items.matrix
     n_items, dim = matrix.shape
 
@@ -107,7 +107,7 @@ def fold_batch(
     active = mask.sum(axis=0)
 
     ordered = [users[i] for i in order.tolist()]
-    st = np.stack([u.short_term.vector for u in ordered]).astype(np.float32) if n_users else None
+    st = _rows([u.short_term.vector for u in ordered], dim)
     st_ts = np.array(
         [np.nan if u.short_term.ts is None else u.short_term.ts for u in ordered], np.float64
     )
@@ -119,19 +119,23 @@ def fold_batch(
     last_surface = np.fromiter((u.surface for u in ordered), np.intp, n_users)
     has_ref = np.fromiter((u.long_term is not None for u in ordered), bool, n_users)
     ref = np.zeros((n_users, dim), np.float32)
-    for s in np.flatnonzero(has_ref).tolist():
-        ref[s] = ordered[s].long_term
+    if has_ref.any():
+        ref[has_ref] = _rows([u.long_term for u in ordered if u.long_term is not None], dim)
     has_state = np.zeros(n_users, bool)
     gru: np.ndarray | None = None
     if stepper is not None:
         gru = stepper.initial(n_users)
-        for s, u in enumerate(ordered):
-            if u.long_term_state is not None:
-                gru[s] = u.long_term_state
-                has_state[s] = True
-    shift_states: list[ShiftState | None] = [u.shift_state for u in ordered]
-    last_shift: list[Shift | None] = [None] * n_users
-    shifts_at: list[list[tuple[int, Shift]]] = [[] for _ in range(n_users)]
+        has_state = np.fromiter((u.long_term_state is not None for u in ordered), bool, n_users)
+        if has_state.any():
+            stored = [u.long_term_state for u in ordered if u.long_term_state is not None]
+            gru[has_state] = _rows(stored, stepper.layers * stepper.hidden).reshape(
+                len(stored), stepper.layers, stepper.hidden
+            )
+    shift_states = ShiftArrays.of([u.shift_state for u in ordered])
+    # The shift of each user's latest event (kept for users without an event at a step).
+    last_shift_at = np.full(n_users, -1, np.intp)  # index into fired_shifts; -1: none
+    fired_shifts: list[Shift] = []
+    shifts_at: dict[int, list[tuple[int, Shift]]] = {}
     own: list[np.ndarray] = []
     rows_changed: list[np.ndarray] = []
     deltas: list[np.ndarray] = []
@@ -144,7 +148,6 @@ def fold_batch(
         rows, w, ts, keys = flat_rows[idx], flat_w[idx], flat_ts[idx], flat_key[idx]
         surface = np.minimum(flat_surface[idx], n_surfaces - 1)
         last_surface[:a] = surface
-        assert st is not None
         prev = st_ts[:a]
         fresh = np.isnan(prev)
         elapsed = np.maximum(0.0, ts - np.where(fresh, ts, prev))
@@ -195,20 +198,20 @@ def fold_batch(
             offsets[sel, col] = new_offsets
             mix_gradients[sel, col] += gradients
 
-        sel = np.flatnonzero(has_ref[:a] & positive)
+        tested = has_ref[:a] & positive
+        last_shift_at[:a] = -1
+        sel = np.flatnonzero(tested)
         if sel.size:
             ref_unit, _ = unit_rows(ref[sel])
             item_unit, _ = unit_rows(item[sel])
-            similarity = np.einsum("nd,nd->n", ref_unit, item_unit).tolist()
-            for s, sim in zip(sel.tolist(), similarity, strict=True):
-                state, shift = model.shifts.update(shift_states[s] or ShiftState.new(), sim)
-                shift_states[s] = state
-                last_shift[s] = shift
-                if shift is not None:
-                    offsets[s, surface[s]] -= config.shift_lean
-                    shifts_at[s].append((j, shift))
-        for s in np.flatnonzero(~(has_ref[:a] & positive)).tolist():
-            last_shift[s] = None
+            similarity = np.einsum("nd,nd->n", ref_unit, item_unit)
+            fired = model.shifts.update_many(shift_states, sel, similarity)
+            if fired.users.size:
+                offsets[fired.users, surface[fired.users]] -= config.shift_lean
+                for i, s in enumerate(fired.users.tolist()):
+                    last_shift_at[s] = len(fired_shifts)
+                    fired_shifts.append(fired.shift(i))
+                    shifts_at.setdefault(s, []).append((j, fired_shifts[-1]))
 
         if stepper is not None and gru is not None:
             sel = np.flatnonzero(positive)
@@ -248,30 +251,39 @@ def fold_batch(
 
     out_users: list[UserInterest] = [users[0]] * n_users
     out_shifts: list[list[ShiftAt]] = [[] for _ in range(n_users)]
+    keep = config.recent_items
+    st_ts_list = st_ts.tolist()
+    st_rows = [row.copy() for row in st]
+    gru_rows: list[np.ndarray | None] = [None] * n_users
+    if gru is not None:
+        gru_rows = [
+            state.copy() if has else None
+            for state, has in zip(gru, has_state.tolist(), strict=True)
+        ]
+    offset_rows = offsets.tolist()
+    surfaces_list = last_surface.tolist()
+    shift_of = last_shift_at.tolist()
+    shift_changed = shift_states.changed.tolist()
     for s, user_index in enumerate(order.tolist()):
         user = ordered[s]
         evs = events[user_index]
-        recent = _recent_after(user.recent, evs, config.recent_items)
-        if shifts_at[s]:
+        if s in shifts_at:
             out_shifts[user_index] = [
-                ShiftAt(j, shift, _recent_after(user.recent, evs[: j + 1], config.recent_items))
+                ShiftAt(j, shift, _recent_after(user.recent, evs[: j + 1], keep))
                 for j, shift in shifts_at[s]
             ]
-        assert st is not None
-        if gru is not None:
-            gru_state = gru[s].copy() if has_state[s] else None
-        else:  # the stored state is carried, not stepped
-            gru_state = user.long_term_state
+        row = offset_rows[s]
         out_users[user_index] = UserInterest(
-            UserVector(st[s].copy(), float(st_ts[s])),
-            recent,
+            UserVector(st_rows[s], st_ts_list[s]),
+            _recent_after(user.recent, evs, keep),
             user.long_term,
-            gru_state,
-            float(offsets[s, 0]),
-            shift_states[s],
-            last_shift[s],
-            tuple(offsets[s, 1:].tolist()),
-            int(last_surface[s]),
+            # without a stepper, the stored state is carried, not stepped
+            gru_rows[s] if gru is not None else user.long_term_state,
+            row[0],
+            shift_states.state(s) if shift_changed[s] else user.shift_state,
+            None if shift_of[s] < 0 else fired_shifts[shift_of[s]],
+            tuple(row[1:]),
+            surfaces_list[s],
         )
     unsorted_gradients = np.zeros((n_users, n_surfaces), np.float64)
     unsorted_gradients[order] = mix_gradients
@@ -291,10 +303,17 @@ def fold_batch(
 def _recent_after(
     recent: tuple[str, ...], events: Sequence[EventInput], keep: int
 ) -> tuple[str, ...]:
-    """Newest first, each item once, at most ``keep``."""
-    seen: dict[str, None] = {}
-    for e in reversed(events):
-        seen.setdefault(e.item_id, None)
-    for item_id in recent:
-        seen.setdefault(item_id, None)
-    return tuple(seen)[:keep]
+    """Newest first, each item once, at most ``keep`` (``recent`` holds each item once)."""
+    new = tuple(dict.fromkeys([e.item_id for e in reversed(events)]))
+    for item_id in new:
+        if item_id in recent:  # a scan in C: cheaper than hashing all of ``recent``
+            at = recent.index(item_id)
+            recent = recent[:at] + recent[at + 1 :]
+    return (new + recent)[:keep]
+
+
+def _rows(vectors: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    """Equal-length vectors as the rows of a new float32 array (one concatenation)."""
+    if not vectors:
+        return np.zeros((0, dim), np.float32)
+    return np.concatenate(vectors).astype(np.float32, copy=False).reshape(len(vectors), dim)

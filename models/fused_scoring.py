@@ -22,13 +22,13 @@ mean and covariance instead of the full rows).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from models.blend import MixWeightLearner
-from models.explain import Explanations, InterestParts, explain
+from models.explain import Explanations, InterestParts, dots_of, nearest_recent
 from models.item_table import ItemTable
 from models.topk import TopKIndex, top_k_of_scores
 
@@ -90,7 +90,8 @@ class Moments:
     def stats(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per user row: mean and standard deviation of its scores over the rows."""
         v = np.asarray(vectors, np.float64)
-        var = np.einsum("ud,de,ue->u", v, self.cov, v)
+        # v·C·v per row as one matrix product (a three-operand einsum loops in C per u, d, e).
+        var = np.einsum("ud,ud->u", v @ self.cov, v)
         return v @ self.mean, np.sqrt(np.maximum(var, 0.0))
 
 
@@ -315,18 +316,17 @@ class FusionSpace:
         """
         long_items, known = self.long_term.aligned(items)
         matrix = items.matrix
-        _, long_sd = self.long_term.moments.stats(long_vectors)
+        long_mean, long_sd = self.long_term.moments.stats(long_vectors)
         _, short_sd = self.short_moments(matrix).stats(short_vectors)
         lv = long_vectors.astype(np.float32, copy=False)
         sv = short_vectors.astype(np.float32, copy=False)
         # The mean cancels in a margin; an unknown row scores the mean.
-        long_mean, _ = self.long_term.moments.stats(long_vectors)
-        lc = np.where(known[chosen], np.einsum("nd,nd->n", long_items[chosen], lv), long_mean)
-        lo = np.where(
-            known[others], np.einsum("nkd,nd->nk", long_items[others], lv), long_mean[:, None]
-        )
-        sc = np.einsum("nd,nd->n", matrix[chosen], sv)
-        so = np.einsum("nkd,nd->nk", matrix[others], sv)
+        rows = np.concatenate([chosen[:, None], others], axis=1)  # the chosen row first
+        long_dots, _ = dots_of(rows, lv, long_items)
+        long_dots = np.where(known[rows], long_dots, long_mean[:, None])
+        short_dots, _ = dots_of(rows, sv, matrix)
+        lc, lo = long_dots[:, 0], long_dots[:, 1:]
+        sc, so = short_dots[:, 0], short_dots[:, 1:]
         long_m = (lc[:, None] - lo) / np.where(long_sd > 0, long_sd, np.inf)[:, None]
         short_m = (sc[:, None] - so) / np.where(short_sd > 0, short_sd, np.inf)[:, None]
         return long_m, short_m
@@ -364,12 +364,11 @@ def explain_fused(
     parts: InterestParts,
     items: ItemTable,
     best: np.ndarray,
-    recent_rows: Sequence[Sequence[int]],
+    recent_rows: Sequence[Sequence[int]] | np.ndarray,
 ) -> Explanations:
     """:func:`models.explain.explain` under fusion: the long-term share of an item is
     ``w·max(z_long, 0)`` over that plus ``(1 − w)·max(z_short, 0)`` (the mix weight when
     neither part scores it above its mean); the nearest recent item is the same."""
-    why = explain(parts, items.matrix, best, recent_rows)
     valid = best >= 0
     rows = np.where(valid, best, 0)
     long_items, known = space.long_term.aligned(items)
@@ -377,9 +376,12 @@ def explain_fused(
     short_mean, short_sd = space.short_moments(items.matrix).stats(parts.short_term)
     lv = parts.long_term.astype(np.float32, copy=False)
     sv = parts.short_term.astype(np.float32, copy=False)
-    z_long = _z(np.einsum("ukd,ud->uk", long_items[rows], lv), long_mean, long_sd)
+    raw_long, _ = dots_of(rows, lv, long_items)
+    raw_short, chosen = dots_of(rows, sv, items.matrix)
+    nearest = nearest_recent(items.matrix, best, recent_rows, chosen)
+    z_long = _z(raw_long, long_mean, long_sd)
+    z_short = _z(raw_short, short_mean, short_sd)
     z_long[~known[rows]] = 0.0
-    z_short = _z(np.einsum("ukd,ud->uk", items.matrix[rows], sv), short_mean, short_sd)
     w = parts.weights[:, None]
     long_part = np.maximum(w * z_long, 0.0)
     short_part = np.maximum((1.0 - w) * z_short, 0.0)
@@ -387,4 +389,4 @@ def explain_fused(
     share = np.where(
         total > 0, long_part / np.where(total > 0, total, 1.0), np.broadcast_to(w, total.shape)
     )
-    return replace(why, long_share=np.where(valid, share, 0.0).astype(np.float32))
+    return Explanations(np.where(valid, share, 0.0).astype(np.float32), nearest)

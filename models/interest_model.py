@@ -22,7 +22,7 @@ from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors
 from models.short_term import ShortTermInterest
 from models.surfaces import current_offsets
-from models.topk import TopKIndex, top_k
+from models.topk import TopKIndex, top_k_of_scores
 from models.user_interest import EventInput, InterestConfig, UserInterest
 
 __all__ = ["EventInput", "FoldedBatch", "InterestConfig", "InterestModel", "UserInterest"]
@@ -161,25 +161,37 @@ class InterestModel:
         ``parts`` are :meth:`interest_parts` of ``users`` when the caller has them.
         """
         parts = parts or self.interest_parts(users)
-        vectors = blend_rows(parts.long_term, parts.short_term, parts.weights)
         unavailable = list(self.unavailable)
+        if self.index is None:  # brute force: the exclusions as arrays
+            recent = [u.recent for u in users]
+            seen = self.items.rows_padded(recent, max(map(len, recent), default=0))
+            if self.fusion is not None:
+                fused = self.fusion.scores(parts, self.items)
+                return top_k_of_scores(fused.scores, k, seen, unavailable)
+            vectors = blend_rows(parts.long_term, parts.short_term, parts.weights)
+            return top_k_of_scores(self._scores(vectors), k, seen, unavailable)
+        vectors = blend_rows(parts.long_term, parts.short_term, parts.weights)
         rows_of = self.items.rows_of
         exclude = [rows_of(u.recent) + unavailable for u in users]
         if self.fusion is not None:
-            best, scores, _ = self.fusion.top_k(
-                parts, self.items, k, exclude, self.index, vectors if self.index else None
-            )
+            best, scores, _ = self.fusion.top_k(parts, self.items, k, exclude, self.index, vectors)
             return best, scores
-        if self.index is not None:
-            return self.index.top_k(vectors, self.items.matrix, k, exclude)
-        return top_k(vectors, self.items.matrix, k, exclude)
+        return self.index.top_k(vectors, self.items.matrix, k, exclude)
+
+    def _scores(self, vectors: np.ndarray) -> np.ndarray:
+        """The users' (rows) dot products with every item row, as :func:`models.topk.top_k`."""
+        items = self.items.matrix
+        users = np.atleast_2d(vectors)
+        if not items.shape[0]:
+            return np.zeros((users.shape[0], 0), np.float32)
+        scores: np.ndarray = users @ items.T
+        return scores
 
     def explain(
         self, users: Sequence[UserInterest], best: np.ndarray, parts: InterestParts, recent: int
     ) -> Explanations:
         """Why each of ``best`` (from :meth:`recommend`) is there; ``recent`` items compared."""
-        rows_of = self.items.rows_of
-        recent_rows = [rows_of(u.recent[:recent]) for u in users]
+        recent_rows = self.items.rows_padded([u.recent for u in users], recent)
         if self.fusion is not None:
             return explain_fused(self.fusion, parts, self.items, best, recent_rows)
         return explain(parts, self.items.matrix, best, recent_rows)

@@ -19,8 +19,12 @@ threshold serves steady and erratic users alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from itertools import chain
+from operator import attrgetter
+
+import numpy as np
 
 _JUMP = 3.0
 """Noise units by which an event must exceed its streak's mean drop to start a new streak."""
@@ -128,6 +132,7 @@ class ShiftState:
 
 
 _SHIFT_FIELDS = tuple(f.name for f in fields(ShiftState))
+_FIELDS_OF = attrgetter(*_SHIFT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,61 @@ class ShiftDetector:
                 return ShiftState(cooldown_left=self.config.cooldown), shift
         return self._learn(state, x), None
 
+    def update_many(
+        self, states: ShiftArrays, users: np.ndarray, similarities: np.ndarray
+    ) -> ShiftsFired:
+        """:meth:`update` of each of ``users`` (distinct indices into ``states``, updated in
+        place) with its similarity: the same float operations, as columns."""
+        x = np.asarray(similarities, np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"similarity must be finite, got {x[~np.isfinite(x)][0]}")
+        config = self.config
+        x = np.minimum(1.0, np.maximum(-1.0, x))
+        n, mean, var = states.n[users], states.mean[users], states.var[users]
+        cusum, streak = states.cusum[users], states.streak[users]
+        total, cooldown = states.streak_shortfall[users], states.cooldown_left[users]
+        # _test, for the users past their warm-up
+        tested = n >= config.warm_up
+        shortfall = mean - x
+        scale = np.maximum(np.sqrt(var), config.min_scale)
+        step = shortfall / scale - config.drift
+        new_cusum = np.maximum(0.0, cusum + step)
+        below = step > 0.0
+        jump = (streak > 0) & (shortfall - total / np.maximum(streak, 1) > _JUMP * scale)
+        kept = below & ~jump
+        new_streak = np.where(below, np.where(kept, streak, 0) + 1, 0)
+        new_total = np.where(below, np.where(kept, total, 0.0) + shortfall, 0.0)
+        cusum = np.where(tested, new_cusum, cusum)
+        streak = np.where(tested, new_streak, streak)
+        total = np.where(tested, new_total, total)
+        # _shift
+        strength = np.maximum(0.0, total / np.maximum(streak, 1))
+        fired = (
+            tested
+            & (cusum > config.threshold)
+            & (cooldown <= 0)
+            & (streak != 0)
+            & (strength >= config.min_strength)
+        )
+        # _learn, for the others
+        learned_n = n + 1
+        weight = 1.0 / np.minimum(learned_n, config.horizon)
+        delta = x - mean
+        learned_mean = mean + weight * delta
+        learned_var = (1.0 - weight) * (var + weight * delta * delta)
+        learned_cooldown = np.maximum(0, cooldown - 1)
+        # a fired user starts over: ShiftState(cooldown_left=cooldown)
+        states.known[users] = True
+        states.changed[users] = True
+        states.n[users] = np.where(fired, 0, learned_n)
+        states.mean[users] = np.where(fired, 0.0, learned_mean)
+        states.var[users] = np.where(fired, 0.0, learned_var)
+        states.cusum[users] = np.where(fired, 0.0, cusum)
+        states.streak[users] = np.where(fired, 0, streak)
+        states.streak_shortfall[users] = np.where(fired, 0.0, total)
+        states.cooldown_left[users] = np.where(fired, config.cooldown, learned_cooldown)
+        return ShiftsFired(users[fired], strength[fired], mean[fired], streak[fired])
+
     def _test(self, state: ShiftState, x: float) -> ShiftState:
         shortfall = state.mean - x
         scale = max(math.sqrt(state.var), self.config.min_scale)
@@ -205,3 +265,76 @@ class ShiftDetector:
         var = (1.0 - weight) * (state.var + weight * delta * delta)
         cooldown_left = max(0, state.cooldown_left - 1)
         return replace(state, n=n, mean=mean, var=var, cooldown_left=cooldown_left)
+
+
+@dataclass(slots=True)
+class ShiftArrays:
+    """Many users' :class:`ShiftState` as columns, for :meth:`ShiftDetector.update_many`.
+
+    ``known[i]`` is False for a user without a state (None) who has not been
+    updated since: :meth:`state` gives None back for them. ``changed[i]``: updated.
+    """
+
+    known: np.ndarray  # bool
+    n: np.ndarray  # int64
+    mean: np.ndarray  # float64
+    var: np.ndarray
+    cusum: np.ndarray
+    streak: np.ndarray  # int64
+    streak_shortfall: np.ndarray
+    cooldown_left: np.ndarray  # int64
+
+    changed: np.ndarray  # bool: updated since :meth:`of`
+
+    @classmethod
+    def of(cls, states: Sequence[ShiftState | None]) -> ShiftArrays:
+        """The columns of ``states`` (None: a new state, not yet known)."""
+        count = len(states)
+        known = np.fromiter((s is not None for s in states), bool, count)
+        given = [s for s in states if s is not None]
+        flat = chain.from_iterable(map(_FIELDS_OF, given))
+        cols = np.fromiter(flat, np.float64, 7 * len(given)).reshape(-1, 7)
+
+        def column(i: int, dtype: type) -> np.ndarray:
+            out: np.ndarray = np.zeros(count, dtype)
+            out[known] = cols[:, i]
+            return out
+
+        return cls(
+            known,
+            column(0, np.int64),
+            column(1, np.float64),
+            column(2, np.float64),
+            column(3, np.float64),
+            column(4, np.int64),
+            column(5, np.float64),
+            column(6, np.int64),
+            np.zeros(count, bool),
+        )
+
+    def state(self, i: int) -> ShiftState | None:
+        """User ``i``'s state as :meth:`ShiftDetector.update` would have left it."""
+        if not self.known[i]:
+            return None
+        return ShiftState(
+            int(self.n[i]),
+            float(self.mean[i]),
+            float(self.var[i]),
+            float(self.cusum[i]),
+            int(self.streak[i]),
+            float(self.streak_shortfall[i]),
+            int(self.cooldown_left[i]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftsFired:
+    """The users (indices) of one :meth:`ShiftDetector.update_many` call whose shift fired."""
+
+    users: np.ndarray
+    strength: np.ndarray
+    reference: np.ndarray
+    events: np.ndarray
+
+    def shift(self, i: int) -> Shift:
+        return Shift(float(self.strength[i]), float(self.reference[i]), int(self.events[i]))

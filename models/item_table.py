@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -103,6 +104,48 @@ class ItemTable:
     def rows_of(self, item_ids: Iterable[str]) -> list[int]:
         """The rows of the known ones of ``item_ids``, in order."""
         return [row for row in map(self._index.get, item_ids) if row is not None]
+
+    def indices_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """:meth:`index_of` of each id, in order, as an array.
+
+        >>> table = ItemTable(dim=2, seed=0)
+        >>> table.indices_of(["a", "b", "a"]).tolist()
+        [0, 1, 0]
+        """
+        found = list(map(self._index.get, item_ids))
+        try:  # up to the first new id, known rows: seen at once
+            first_new = found.index(None)
+        except ValueError:
+            first_new = len(found)
+        rows = np.fromiter(found[:first_new], np.intp, first_new)
+        self._seen[rows] = self._batch
+        if first_new == len(found):
+            return rows
+        # From the first new id on, one at a time: a new id may take a row (recycle)
+        # that a later id of the list would have been seen in.
+        rest = np.fromiter(map(self.index_of, item_ids[first_new:]), np.intp)
+        return np.concatenate([rows, rest])
+
+    def rows_padded(self, id_lists: Sequence[Sequence[str]], width: int) -> np.ndarray:
+        """The rows of the known ones of each list's first ``width`` ids, in order, as one
+        array (lists × width) padded with -1 at the end: :meth:`rows_of` of many lists.
+
+        >>> table = ItemTable(dim=2, seed=0)
+        >>> _ = table.index_of("a"), table.index_of("b")
+        >>> table.rows_padded([("b", "x", "a"), (), ("a",)], 2).tolist()
+        [[1, -1], [-1, -1], [0, -1]]
+        """
+        n = len(id_lists)
+        lengths = np.fromiter((min(len(ids), width) for ids in id_lists), np.intp, n)
+        total = int(lengths.sum())
+        taken = chain.from_iterable(ids[:width] for ids in id_lists)
+        flat = np.fromiter(map(self._index.get, taken, repeat(-1)), np.intp, total)
+        out = np.full((n, width), -1, np.intp)
+        starts = np.cumsum(lengths) - lengths
+        out[np.repeat(np.arange(n), lengths), np.arange(total) - np.repeat(starts, lengths)] = flat
+        if (flat < 0).any():  # unknown ids leave holes: the known rows move to the front
+            out = np.take_along_axis(out, np.argsort(out < 0, axis=1, kind="stable"), axis=1)
+        return out
 
     def index_of(self, item_id: str) -> int:
         """The row of ``item_id``, adding it with its initial vector if new."""
