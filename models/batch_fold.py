@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from models.blend import MixWeightLearner, unit_rows
+from models.blend import MixWeightLearner, stack_rows, unit_rows
 from models.fused_scoring import FusionSpace, mix_step
 from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftArrays, ShiftDetector
@@ -107,7 +107,7 @@ def fold_batch(
     active = mask.sum(axis=0)
 
     ordered = [users[i] for i in order.tolist()]
-    st = _rows([u.short_term.vector for u in ordered], dim)
+    st = stack_rows([u.short_term.vector for u in ordered], dim)
     st_ts = np.array(
         [np.nan if u.short_term.ts is None else u.short_term.ts for u in ordered], np.float64
     )
@@ -120,7 +120,7 @@ def fold_batch(
     has_ref = np.fromiter((u.long_term is not None for u in ordered), bool, n_users)
     ref = np.zeros((n_users, dim), np.float32)
     if has_ref.any():
-        ref[has_ref] = _rows([u.long_term for u in ordered if u.long_term is not None], dim)
+        ref[has_ref] = stack_rows([u.long_term for u in ordered if u.long_term is not None], dim)
     has_state = np.zeros(n_users, bool)
     gru: np.ndarray | None = None
     if stepper is not None:
@@ -128,7 +128,7 @@ def fold_batch(
         has_state = np.fromiter((u.long_term_state is not None for u in ordered), bool, n_users)
         if has_state.any():
             stored = [u.long_term_state for u in ordered if u.long_term_state is not None]
-            gru[has_state] = _rows(stored, stepper.layers * stepper.hidden).reshape(
+            gru[has_state] = stack_rows(stored, stepper.layers * stepper.hidden).reshape(
                 len(stored), stepper.layers, stepper.hidden
             )
     shift_states = ShiftArrays.of([u.shift_state for u in ordered])
@@ -310,10 +310,3 @@ def _recent_after(
             at = recent.index(item_id)
             recent = recent[:at] + recent[at + 1 :]
     return (new + recent)[:keep]
-
-
-def _rows(vectors: Sequence[np.ndarray], dim: int) -> np.ndarray:
-    """Equal-length vectors as the rows of a new float32 array (one concatenation)."""
-    if not vectors:
-        return np.zeros((0, dim), np.float32)
-    return np.concatenate(vectors).astype(np.float32, copy=False).reshape(len(vectors), dim)

@@ -14,6 +14,7 @@ optimizer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,21 @@ def blend(long_term: np.ndarray | None, short_term: np.ndarray | None, weight: f
         return lt
     mixed: np.ndarray = (weight * lt + (1.0 - weight) * st).astype(np.float32)
     return mixed
+
+
+def stack_rows(vectors: Sequence[np.ndarray], width: int) -> np.ndarray:
+    """Equal-size vectors (any shape, ``width`` values each) as the rows of a new float32
+    array: ``np.stack(vectors).reshape(len(vectors), width)`` in one concatenation.
+
+    >>> stack_rows([np.ones(2), np.zeros(2)], 2).tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+    """
+    if not vectors:
+        return np.zeros((0, width), np.float32)
+    flat = np.concatenate(vectors)  # (n × width) values, whatever each vector's shape
+    if flat.size != len(vectors) * width:
+        raise ValueError(f"vectors of {width} values expected, {flat.size} in all")
+    return flat.astype(np.float32, copy=False).reshape(len(vectors), width)
 
 
 def unit_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

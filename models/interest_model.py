@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from models.batch_fold import FoldedBatch, fold_batch
-from models.blend import MixWeightLearner, blend_rows
+from models.blend import MixWeightLearner, blend_rows, stack_rows
 from models.explain import Explanations, InterestParts, effective_weights, explain
 from models.fused_scoring import FusionSpace, explain_fused
 from models.gru_step import GRUStepper
@@ -131,20 +131,24 @@ class InterestModel:
 
     def interest_parts(self, users: Sequence[UserInterest]) -> InterestParts:
         """Each user's long- and short-term rows and long-term weight, as ranking blends them."""
-        dim = self.items.dim
-        short = np.stack([u.short_term.vector for u in users]).astype(np.float32, copy=False)
+        dim, stepper = self.items.dim, self.stepper
+        short = stack_rows([u.short_term.vector for u in users], dim)
         long = np.zeros((len(users), dim), np.float32)
-        stepped = [
-            i
-            for i, u in enumerate(users)
-            if self.stepper is not None and u.long_term_state is not None
+        states = [u.long_term_state for u in users] if stepper is not None else []
+        stepped = np.fromiter((s is not None for s in states), bool, len(states))
+        if stepped.any() and stepper is not None:
+            known = [s for s in states if s is not None]
+            width = stepper.layers * stepper.hidden
+            rows = stack_rows(known, width).reshape(len(known), stepper.layers, stepper.hidden)
+            long[stepped] = stepper.output(rows)
+        # The refresh's vector where the GRU has no state (or there is no GRU).
+        published = [
+            u.long_term is not None and (stepper is None or u.long_term_state is None)
+            for u in users
         ]
-        if stepped and self.stepper is not None:
-            states = np.stack([users[i].long_term_state for i in stepped])  # type: ignore[misc]
-            long[stepped] = self.stepper.output(states)
-        for i, u in enumerate(users):
-            if u.long_term is not None and (self.stepper is None or u.long_term_state is None):
-                long[i] = u.long_term
+        if any(published):
+            vectors = [u.long_term for u, p in zip(users, published, strict=True) if p]
+            long[np.asarray(published)] = stack_rows(vectors, dim)  # type: ignore[arg-type]
         surfaces = np.fromiter((u.surface for u in users), np.intp, len(users))
         surfaces = np.minimum(surfaces, self.mix.surface_count - 1)
         offsets = current_offsets(

@@ -90,8 +90,9 @@ def _best_sorted(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         exact = np.isfinite(kth) & (np.count_nonzero(above, axis=1) == k)
         fast = np.flatnonzero(exact)
         if fast.size:
-            cols = np.nonzero(above[fast])[1].reshape(fast.size, k)
-            values = np.take_along_axis(scores[fast], cols, axis=1)
+            every = fast.size == users  # the usual case: no copies of the rows
+            cols = np.nonzero(above if every else above[fast])[1].reshape(fast.size, k)
+            values = np.take_along_axis(scores if every else scores[fast], cols, axis=1)
             order = np.argsort(-values, axis=1, kind="stable")
             values = np.take_along_axis(values, order, axis=1)
             distinct = (values[:, 1:] != values[:, :-1]).all(axis=1)
