@@ -23,7 +23,7 @@ import numpy as np
 from models.blend import MixWeightLearner, stack_rows, unit_rows
 from models.fused_scoring import FusionSpace, mix_step
 from models.gru_step import GRUStepper
-from models.interest_shift import Shift, ShiftArrays, ShiftDetector
+from models.interest_shift import Shift, ShiftArrays, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sampled_rows_many
 from models.short_term import ShortTermInterest, UserVector
@@ -263,7 +263,11 @@ def fold_batch(
     offset_rows = offsets.tolist()
     surfaces_list = last_surface.tolist()
     shift_of = last_shift_at.tolist()
-    shift_changed = shift_states.changed.tolist()
+    # Users whose detector stepped get their new state; the others keep theirs.
+    shift_out: list[ShiftState | None] = [u.shift_state for u in ordered]
+    changed = np.flatnonzero(shift_states.changed)
+    for s, state in zip(changed.tolist(), shift_states.states(changed), strict=True):
+        shift_out[s] = state
     for s, user_index in enumerate(order.tolist()):
         user = ordered[s]
         evs = events[user_index]
@@ -280,7 +284,7 @@ def fold_batch(
             # without a stepper, the stored state is carried, not stepped
             gru_rows[s] if gru is not None else user.long_term_state,
             row[0],
-            shift_states.state(s) if shift_changed[s] else user.shift_state,
+            shift_out[s],
             None if shift_of[s] < 0 else fired_shifts[shift_of[s]],
             tuple(row[1:]),
             surfaces_list[s],

@@ -314,17 +314,24 @@ class ShiftArrays:
 
     def state(self, i: int) -> ShiftState | None:
         """User ``i``'s state as :meth:`ShiftDetector.update` would have left it."""
-        if not self.known[i]:
-            return None
-        return ShiftState(
-            int(self.n[i]),
-            float(self.mean[i]),
-            float(self.var[i]),
-            float(self.cusum[i]),
-            int(self.streak[i]),
-            float(self.streak_shortfall[i]),
-            int(self.cooldown_left[i]),
+        return self.states(np.array([i]))[0]
+
+    def states(self, users: np.ndarray) -> list[ShiftState | None]:
+        """:meth:`state` of each of ``users`` (indices), read column by column."""
+        columns = zip(
+            self.n[users].tolist(),
+            self.mean[users].tolist(),
+            self.var[users].tolist(),
+            self.cusum[users].tolist(),
+            self.streak[users].tolist(),
+            self.streak_shortfall[users].tolist(),
+            self.cooldown_left[users].tolist(),
+            strict=True,
         )
+        return [
+            ShiftState(*values) if known else None
+            for values, known in zip(columns, self.known[users].tolist(), strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
