@@ -83,10 +83,14 @@ BASE: dict[str, Any] = {
     "dim": 64, "max_len": 50, "dropout": 0.3, "lr": 3e-3, "batch_size": 128,
     "loss": "full", "n_negatives": 256, "weight_decay": 0.0, "epochs": 40, "patience": 3,
     "schedule": "constant", "warmup": 0.1, "label_smoothing": 0.0,
+    "hidden": None, "layers": 1, "embedding_dropout": None, "attention": 0, "final_norm": False,
 }  # fmt: skip
 
 # One-cycle runs use their whole (short) budget: early stopping still keeps the best epoch.
 _OC = {"schedule": "onecycle", "patience": 100}
+
+# The trainer's default recipe (TRAINER), as a sweep variant.
+_DEFAULT = {**_OC, "epochs": 14, "batch_size": 256, "lr": 1e-2, "label_smoothing": 0.1}
 
 # Priority order: a run cut short has the first ones on every file and seed.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -112,6 +116,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                                "lr": 1e-2, "dim": 128, "dropout": 0.5,
                                                "label_smoothing": 0.1},
     "wd1e-5": {"weight_decay": 1e-5},
+    # Issue 14, fourth call: on top of the trainer's default (oc14_bs256_lr1e-2_ls0.1, written
+    # `oc14_` + what differs), in priority order. The control above runs again beside them.
+    "oc14_ls0.2": {**_DEFAULT, "label_smoothing": 0.2},
+    "oc14_attn20": {**_DEFAULT, "attention": 20},
+    "oc14_dim128_drop0.5": {**_DEFAULT, "dim": 128, "dropout": 0.5},
+    "oc14_hid128": {**_DEFAULT, "hidden": 128},
+    "oc14_edrop0.5_drop0.2": {**_DEFAULT, "embedding_dropout": 0.5, "dropout": 0.2},
+    "oc20": {**_DEFAULT, "epochs": 20},
+    "oc14_norm": {**_DEFAULT, "final_norm": True},
+    "oc14_attn20_norm": {**_DEFAULT, "attention": 20, "final_norm": True},
+    "oc14_layers2": {**_DEFAULT, "layers": 2},
+    "oc14_len100": {**_DEFAULT, "max_len": 100},
+    "oc14_ls0.3": {**_DEFAULT, "label_smoothing": 0.3},
 }  # fmt: skip
 # Recipes the timed refresh runs (--refresh-variants; "trainer": the trainer's defaults).
 REFRESH_VARIANTS = ("trainer", "oc10_bs256_lr1e-2", "oc10_bs256_lr6e-3")
@@ -211,7 +228,11 @@ def loo_job(job: dict[str, Any]) -> dict[str, Any]:
     test_h = [enc([*train[u], val[u]]) for u in evaluated]
     test_t = [rows.get_index(test[u]) + 1 for u in evaluated]
     seed = job["seed"]
-    lt = LongTermConfig(dim=cfg["dim"], dropout=cfg["dropout"], max_len=cfg["max_len"], seed=seed)
+    lt = LongTermConfig(
+        dim=cfg["dim"], hidden=cfg["hidden"], layers=cfg["layers"], dropout=cfg["dropout"],
+        max_len=cfg["max_len"], seed=seed, embedding_dropout=cfg["embedding_dropout"],
+        attention=cfg["attention"], final_norm=cfg["final_norm"],
+    )  # fmt: skip
     tc = TrainConfig(
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         weight_decay=cfg["weight_decay"], loss=cfg["loss"], n_negatives=cfg["n_negatives"],
@@ -240,7 +261,8 @@ def loo_job(job: dict[str, Any]) -> dict[str, Any]:
         "best_epoch": None if result.best_epoch is None else result.best_epoch + 1,
         "train_seconds": round(train_s, 1), "device": job["device"],
         "bytes_per_item": 4 * cfg["dim"],
-        "bytes_per_user": 4 * cfg["dim"] * 2,  # long-term vector + GRU state (float32)
+        # Long-term vector + the stepper's state (GRU layers + attention window), float32.
+        "bytes_per_user": 4 * cfg["dim"] + 4 * result.stepper.rows * result.stepper.hidden,
     }  # fmt: skip
 
 

@@ -19,9 +19,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # workers step without importing torch
+    import torch
+
     from models.long_term.gru import GRURecommender
 
 _ARRAYS = ("w_ih", "w_hh", "b_ih", "b_hh", "w_out", "b_out")
+_ATTENTION = ("w_q", "b_q", "w_k", "b_k", "w_v", "b_v")
+_NORM = ("norm_w", "norm_b")
+_NORM_EPS = 1e-5
+"""``torch.nn.LayerNorm``'s default epsilon, which the trainer's model uses."""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -32,8 +38,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class GRUStepper:
     """Per-layer GRU weights (PyTorch's gate order r, z, n) and the output projection.
 
-    A user's state is a ``layers × hidden`` array; :meth:`output` reads it out
-    as a vector in item space, the GRU's user vector.
+    A user's state is a ``rows × hidden`` array (:attr:`rows`): the ``layers``
+    GRU states, then, for a model with a windowed attention layer, the top
+    layer's last ``window`` outputs, oldest first (all-zero rows: no output
+    yet, never attended). :meth:`output` reads it out as a vector in item
+    space, the GRU's user vector.
     """
 
     def __init__(
@@ -44,7 +53,11 @@ class GRUStepper:
         b_hh: Sequence[np.ndarray],
         w_out: np.ndarray,
         b_out: np.ndarray,
+        attention: tuple[int, Sequence[np.ndarray]] | None = None,
+        norm: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        """``attention``: (window, torch-layout query, key, value weights and biases
+        ``w_q, b_q, w_k, b_k, w_v, b_v``); ``norm``: the LayerNorm's weight and bias."""
         if not (len(w_ih) == len(w_hh) == len(b_ih) == len(b_hh)) or not w_ih:
             raise ValueError("every layer needs w_ih, w_hh, b_ih and b_hh")
         self.w_ih = [np.ascontiguousarray(w.T, np.float32) for w in w_ih]
@@ -55,10 +68,27 @@ class GRUStepper:
         self.b_out = np.asarray(b_out, np.float32)
         self.hidden = self.w_hh[0].shape[0]
         self.dim = self.w_ih[0].shape[0]
+        self.window = 0 if attention is None else int(attention[0])
+        if attention is not None and (self.window < 1 or len(attention[1]) != len(_ATTENTION)):
+            raise ValueError("attention needs a window >= 1 and w_q, b_q, w_k, b_k, w_v, b_v")
+        self.attention = (
+            []
+            if attention is None
+            else [
+                np.ascontiguousarray(a.T if a.ndim == 2 else a, np.float32)
+                for a in map(np.asarray, attention[1])
+            ]
+        )
+        self.norm = None if norm is None else tuple(np.asarray(a, np.float32) for a in norm)
 
     @property
     def layers(self) -> int:
         return len(self.w_ih)
+
+    @property
+    def rows(self) -> int:
+        """Rows of a user's state: the GRU layers, then the attention window's outputs."""
+        return self.layers + self.window
 
     @classmethod
     def from_model(cls, model: GRURecommender) -> GRUStepper:
@@ -69,23 +99,36 @@ class GRUStepper:
                 getattr(gru, f"{name}_l{i}").detach().float().cpu().numpy() for i in range(layers)
             ]
 
+        def array(tensor: torch.Tensor) -> np.ndarray:
+            out: np.ndarray = tensor.detach().float().cpu().numpy()
+            return out
+
+        attention = None
+        if model.attention is not None:
+            layer = model.attention
+            parts = (layer.query, layer.key, layer.value)
+            weights = [array(t) for part in parts for t in (part.weight, part.bias)]
+            attention = (layer.window, weights)
+        norm = None if model.norm is None else (array(model.norm.weight), array(model.norm.bias))
         projection = model.projection
         return cls(
             get("weight_ih"),
             get("weight_hh"),
             get("bias_ih"),
             get("bias_hh"),
-            projection.weight.detach().float().cpu().numpy(),
-            projection.bias.detach().float().cpu().numpy(),
+            array(projection.weight),
+            array(projection.bias),
+            attention,
+            norm,
         )
 
     def initial(self, batch: int | None = None) -> np.ndarray:
         """The state before any event: zeros, as the GRU starts every sequence."""
-        shape = (self.layers, self.hidden) if batch is None else (batch, self.layers, self.hidden)
+        shape = (self.rows, self.hidden) if batch is None else (batch, self.rows, self.hidden)
         return np.zeros(shape, np.float32)
 
     def step(self, state: np.ndarray, item: np.ndarray) -> np.ndarray:
-        """The state after one more item; ``state`` is (layers, hidden) or (B, layers, hidden)."""
+        """The state after one more item; ``state`` is (rows, hidden) or (B, rows, hidden)."""
         single = state.ndim == 2
         h_all = state[None] if single else state
         x = np.asarray(item, np.float32).reshape(h_all.shape[0], -1)
@@ -100,12 +143,35 @@ class GRUStepper:
             n = np.tanh(gi[:, 2 * n_h :] + r * gh[:, 2 * n_h :])
             x = (1.0 - z) * n + z * h
             new[:, layer] = x
+        if self.window:  # the window moves on by one: the oldest output out, this one in
+            new[:, self.layers : -1] = h_all[:, self.layers + 1 :]
+            new[:, -1] = x
         return new[0] if single else new
 
     def output(self, state: np.ndarray) -> np.ndarray:
-        """The user vector in item space: the projection of the top layer's state."""
-        top = state[..., -1, :]
+        """The user vector in item space: the projection of the top layer's (attended) output."""
+        top = state[..., self.layers - 1, :]
+        if self.window:
+            top = top + self._attend(top, state[..., self.layers :, :])
+        if self.norm is not None:
+            mean = top.mean(axis=-1, keepdims=True)
+            var = ((top - mean) ** 2).mean(axis=-1, keepdims=True)
+            top = (top - mean) / np.sqrt(var + _NORM_EPS) * self.norm[0] + self.norm[1]
         out: np.ndarray = top @ self.w_out + self.b_out
+        return out
+
+    def _attend(self, top: np.ndarray, window: np.ndarray) -> np.ndarray:
+        """The attention layer's output at the latest position (``top``: ..., hidden)."""
+        w_q, b_q, w_k, b_k, w_v, b_v = self.attention
+        query = top @ w_q + b_q
+        keys, values = window @ w_k + b_k, window @ w_v + b_v
+        scores = np.einsum("...kh,...h->...k", keys, query) / np.sqrt(np.float32(self.hidden))
+        valid = np.any(window != 0.0, axis=-1)  # a state before any event attends to nothing
+        peak = np.where(valid, scores, -np.inf).max(axis=-1, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0.0)
+        weights = np.where(valid, np.exp(np.where(valid, scores, peak) - peak), 0.0)
+        weights /= np.maximum(weights.sum(axis=-1, keepdims=True), np.finfo(np.float32).tiny)
+        out: np.ndarray = np.einsum("...k,...kh->...h", weights, values)
         return out
 
     def run(self, items: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
@@ -132,6 +198,12 @@ class GRUStepper:
         for name in _ARRAYS[:4]:
             for layer, array in enumerate(getattr(self, name)):
                 arrays[f"{name}_{layer}"] = array.T if name.startswith("w") else array
+        if self.window:  # only then: an archive without attention reads as before
+            arrays["window"] = np.array(self.window)
+            for name, array in zip(_ATTENTION, self.attention, strict=True):
+                arrays[name] = array.T if array.ndim == 2 else array
+        if self.norm is not None:
+            arrays.update(zip(_NORM, self.norm, strict=True))
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
@@ -144,6 +216,18 @@ class GRUStepper:
                 per_layer = {
                     name: [archive[f"{name}_{i}"] for i in range(layers)] for name in _ARRAYS[:4]
                 }
-                return cls(**per_layer, w_out=archive["w_out"], b_out=archive["b_out"])
+                attention = None
+                if "window" in archive.files:
+                    attention = (int(archive["window"]), [archive[n] for n in _ATTENTION])
+                norm = None
+                if _NORM[0] in archive.files:
+                    norm = (archive[_NORM[0]], archive[_NORM[1]])
+                return cls(
+                    **per_layer,
+                    w_out=archive["w_out"],
+                    b_out=archive["b_out"],
+                    attention=attention,
+                    norm=norm,
+                )
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"not a GRU step archive: {exc}") from exc

@@ -49,11 +49,18 @@ class LongTermConfig:
     seed: int = 0
     windows: bool = True
     """Train on every ``max_len`` window of a long sequence, not only its last one."""
+    embedding_dropout: float | None = None
+    """See :class:`~models.long_term.GRUConfig` (``None``: ``dropout``)."""
+    attention: int = 0
+    """See :class:`~models.long_term.GRUConfig` (0: no attention layer)."""
+    final_norm: bool = False
+    """See :class:`~models.long_term.GRUConfig`."""
 
     def gru_config(self, n_items: int) -> GRUConfig:
         return GRUConfig(
-            n_items, self.dim, self.hidden, self.layers, self.dropout, self.max_len, self.seed
-        )
+            n_items, self.dim, self.hidden, self.layers, self.dropout, self.max_len, self.seed,
+            self.embedding_dropout, self.attention, self.final_norm,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,19 @@ from models.gru_step import GRUStepper
 from models.long_term import GRUConfig, GRURecommender, pad_sequences
 
 
-def _model(layers: int = 1, hidden: int | None = None) -> GRURecommender:
-    config = GRUConfig(n_items=30, dim=8, hidden=hidden, layers=layers, max_len=12, seed=3)
-    return GRURecommender(config).eval()
+def _model(
+    layers: int = 1, hidden: int | None = None, attention: int = 0, final_norm: bool = False
+) -> GRURecommender:
+    config = GRUConfig(
+        n_items=30, dim=8, hidden=hidden, layers=layers, max_len=12, seed=3,
+        attention=attention, final_norm=final_norm,
+    )  # fmt: skip
+    model = GRURecommender(config).eval()
+    if model.norm is not None:  # away from LayerNorm's identity start, so it is tested
+        with torch.no_grad():
+            model.norm.weight.uniform_(0.5, 1.5)
+            model.norm.bias.uniform_(-0.2, 0.2)
+    return model
 
 
 @torch.no_grad()
@@ -22,9 +32,16 @@ def _torch_user_vectors(model: GRURecommender, sequences: list[list[int]]) -> np
     return out
 
 
-@pytest.mark.parametrize(("layers", "hidden"), [(1, None), (2, 16)])
-def test_stepping_matches_the_torch_model(layers: int, hidden: int | None) -> None:
-    model = _model(layers, hidden)
+@pytest.mark.parametrize(
+    ("layers", "hidden", "attention", "final_norm"),
+    [(1, None, 0, False), (2, 16, 0, False), (1, None, 3, False), (1, None, 0, True),
+     (2, 16, 3, True)],
+)  # fmt: skip
+def test_stepping_matches_the_torch_model(
+    layers: int, hidden: int | None, attention: int, final_norm: bool
+) -> None:
+    """Attention windows of 3 over 7 items: the stepper's window slides as the model's does."""
+    model = _model(layers, hidden, attention, final_norm)
     stepper = GRUStepper.from_model(model)
     embedding = model.item_vectors().detach().numpy()
     sequence = [3, 7, 7, 1, 29, 12, 5]
@@ -35,8 +52,9 @@ def test_stepping_matches_the_torch_model(layers: int, hidden: int | None) -> No
         np.testing.assert_allclose(stepper.output(state), expected, atol=1e-5)
 
 
-def test_run_batch_equals_one_at_a_time() -> None:
-    model = _model()
+@pytest.mark.parametrize("attention", [0, 3])
+def test_run_batch_equals_one_at_a_time(attention: int) -> None:
+    model = _model(attention=attention)
     stepper = GRUStepper.from_model(model)
     embedding = model.item_vectors().detach().numpy()
     sequences = [[1, 2, 3, 4], [5], [6, 7]]
@@ -61,3 +79,26 @@ def test_bytes_round_trip_and_refusal() -> None:
     )
     with pytest.raises(ValueError, match="not a GRU step archive"):
         GRUStepper.from_bytes(b"definitely not npz")
+
+
+def test_attention_and_norm_round_trip_and_state_rows() -> None:
+    stepper = GRUStepper.from_model(_model(2, 16, attention=3, final_norm=True))
+    assert stepper.rows == 5 and stepper.initial().shape == (5, 16)
+    again = GRUStepper.from_bytes(stepper.to_bytes())
+    assert again.window == 3 and again.norm is not None
+    items = np.linspace(-1, 1, 40).astype(np.float32).reshape(5, 8)
+    np.testing.assert_array_equal(again.run(items), stepper.run(items))
+    np.testing.assert_array_equal(
+        again.output(again.run(items)), stepper.output(stepper.run(items))
+    )
+    assert np.isfinite(stepper.output(stepper.initial())).all()  # nothing to attend to yet
+    plain = GRUStepper.from_bytes(GRUStepper.from_model(_model()).to_bytes())
+    assert plain.window == 0 and plain.norm is None and plain.rows == 1
+
+
+def test_default_model_is_unchanged_by_the_options() -> None:
+    """Options off: the same weights as before they existed (they are made after the rest)."""
+    plain = _model().state_dict()
+    with_options = _model(attention=3, final_norm=True).state_dict()
+    for name, tensor in plain.items():
+        assert torch.equal(tensor, with_options[name]), name
