@@ -128,9 +128,8 @@ def fold_batch(
         has_state = np.fromiter((u.long_term_state is not None for u in ordered), bool, n_users)
         if has_state.any():
             stored = [u.long_term_state for u in ordered if u.long_term_state is not None]
-            gru[has_state] = stack_rows(stored, stepper.layers * stepper.hidden).reshape(
-                len(stored), stepper.layers, stepper.hidden
-            )
+            shape = gru.shape[1:]  # one user's state
+            gru[has_state] = stack_rows(stored, int(np.prod(shape))).reshape(-1, *shape)
     shift_states = ShiftArrays.of([u.shift_state for u in ordered])
     # The shift of each user's latest event (kept for users without an event at a step).
     last_shift_at = np.full(n_users, -1, np.intp)  # index into fired_shifts; -1: none

@@ -138,8 +138,8 @@ class InterestModel:
         stepped = np.fromiter((s is not None for s in states), bool, len(states))
         if stepped.any() and stepper is not None:
             known = [s for s in states if s is not None]
-            width = stepper.layers * stepper.hidden
-            rows = stack_rows(known, width).reshape(len(known), stepper.layers, stepper.hidden)
+            shape = stepper.initial().shape  # one user's state
+            rows = stack_rows(known, int(np.prod(shape))).reshape(-1, *shape)
             long[stepped] = stepper.output(rows)
         # The refresh's vector where the GRU has no state (or there is no GRU).
         published = [
