@@ -136,9 +136,13 @@ class ItemTable:
         [[1, -1], [-1, -1], [0, -1]]
         """
         n = len(id_lists)
-        lengths = np.fromiter((min(len(ids), width) for ids in id_lists), np.intp, n)
+        full = np.fromiter(map(len, id_lists), np.intp, n)
+        lengths = np.minimum(full, width)
         total = int(lengths.sum())
-        taken = chain.from_iterable(ids[:width] for ids in id_lists)
+        if (full <= width).all():  # no list to cut
+            taken: Iterable[str] = chain.from_iterable(id_lists)
+        else:
+            taken = chain.from_iterable(ids[:width] for ids in id_lists)
         flat = np.fromiter(map(self._index.get, taken, repeat(-1)), np.intp, total)
         out = np.full((n, width), -1, np.intp)
         starts = np.cumsum(lengths) - lengths
