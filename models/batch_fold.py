@@ -259,7 +259,9 @@ def fold_batch(
             state.copy() if has else None
             for state, has in zip(gru, has_state.tolist(), strict=True)
         ]
-    offset_rows = offsets.tolist()
+    default_offsets = offsets[:, 0].tolist()
+    # The other surfaces' offsets: one tuple per user, or none (one surface).
+    other_offsets = [tuple(r) for r in offsets[:, 1:].tolist()] if n_surfaces > 1 else None
     surfaces_list = last_surface.tolist()
     shift_of = last_shift_at.tolist()
     # Users whose detector stepped get their new state; the others keep theirs.
@@ -275,17 +277,16 @@ def fold_batch(
                 ShiftAt(j, shift, _recent_after(user.recent, evs[: j + 1], keep))
                 for j, shift in shifts_at[s]
             ]
-        row = offset_rows[s]
         out_users[user_index] = UserInterest(
             UserVector(st_rows[s], st_ts_list[s]),
             _recent_after(user.recent, evs, keep),
             user.long_term,
             # without a stepper, the stored state is carried, not stepped
             gru_rows[s] if gru is not None else user.long_term_state,
-            row[0],
+            default_offsets[s],
             shift_out[s],
             None if shift_of[s] < 0 else fired_shifts[shift_of[s]],
-            tuple(row[1:]),
+            () if other_offsets is None else other_offsets[s],
             surfaces_list[s],
         )
     unsorted_gradients = np.zeros((n_users, n_surfaces), np.float64)

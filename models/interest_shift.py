@@ -93,7 +93,14 @@ class ShiftState:
     """Events still to pass before another shift may fire."""
 
     def __post_init__(self) -> None:
-        if min(self.n, self.streak, self.cooldown_left, self.var, self.cusum) < 0:
+        # Compared one by one: min() of them cost the fold a call per user.
+        if (
+            self.n < 0
+            or self.streak < 0
+            or self.cooldown_left < 0
+            or self.var < 0
+            or self.cusum < 0
+        ):
             raise ValueError(f"counts, variance and cusum must be >= 0: {self!r}")
 
     @classmethod
