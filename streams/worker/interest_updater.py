@@ -432,7 +432,10 @@ class InterestUpdater:
             max_items=max(self.settings.item_table_max, len(vectors)),  # the model's all fit
         )
         items.on_recycle = self._recycled
-        items.load(vectors)
+        # A new table no batch sees yet: filled in a thread, so a large catalogue (seconds
+        # of Python for 1M rows) does not hold the event loop (heartbeats, timers).
+        await asyncio.to_thread(items.load, vectors)
+        del vectors
         stepper = self._stepper(version, await self.store.load_gru_step(version))
         raw = await self.store.load_projection(version)
         projection = None
@@ -468,10 +471,21 @@ class InterestUpdater:
         if as_blend(self.settings.blend) != "fusion":
             return None
         vectors = await self.store.load_long_term_items(version)
+
+        def assemble() -> FusionSpace:
+            """In a thread, as the item table: stacked, aligned to the table, and the table's
+            moments, so the first batch after the swap does none of it (1M rows: seconds)."""
+            if vectors:
+                space = FusionSpace(LongTermItems.from_vectors(vectors))
+            else:
+                space = FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
+            space.long_term.aligned(items)
+            space.short_moments(items.matrix)
+            return space
+
         if not vectors:
             log.warning("model %s has no long-term item vectors; fusing with its items", version)
-            return FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
-        return FusionSpace(LongTermItems.from_vectors(vectors))
+        return await asyncio.to_thread(assemble)
 
     def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
         s = self.settings
