@@ -38,6 +38,7 @@ import itertools
 import re
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,12 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks.ann_topk import catalogue
 from state.model_registry import ModelRecord, ModelRegistry
 from streams.devtools.demo import EMBEDDED_FETCH_WAIT_MS
-from streams.devtools.embedded import ManagedProcess, embedded_services, start_worker
+from streams.devtools.embedded import (
+    ManagedProcess,
+    embedded_services,
+    free_port,
+    start_worker,
+)
 from streams.devtools.event_producer import EventProducer
 from streams.devtools.isolation import own_names
 from streams.devtools.latency import LatencyTracker
@@ -67,6 +73,9 @@ STATS_LOG_S = 1.0
 """The worker's totals log interval here: the timed phase's batches are read from it."""
 PROBE_TIMEOUT_S = 120.0
 """Longest wait for the answer to the first event (the worker joining its group)."""
+METRIC = re.compile(
+    r"^interests_(batch|redis_roundtrip)_seconds_(sum|count)\{(?:stage|op)=\"(\w+)\"\} (\S+)$"
+)
 TOTALS = re.compile(r"totals: applied=(\d+) .* batches=(\d+) mean_batch=[\d.]+ apply_s=([\d.]+)")
 MODEL_LOG = re.compile(
     r"model (\S+): (\d+) items loaded in ([\d.]+)s, top-K index (.+?) in ([\d.]+)s"
@@ -240,6 +249,47 @@ def wait_for_swap(worker: ManagedProcess, log_path: Path, timeout: float) -> dic
     raise RuntimeError(f"no swap within {timeout:.0f}s; see {log_path}")
 
 
+def scrape(settings: Settings) -> dict[str, float]:
+    """Sums and counts of the worker's batch-stage and Redis round-trip histograms (its
+    ``/metrics``); empty when metrics are off."""
+    if not settings.metrics_port:
+        return {}
+    url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        text = answer.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        found = METRIC.match(line)
+        if found:
+            what, kind, label, value = found.groups()
+            out[f"{what}:{label}:{kind}"] = float(value)
+    return out
+
+
+def profile(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Per batch, in ms, over one phase: apply (its Redis read and write, and the rest:
+    decode, fold, top-K, explanations) and produce."""
+
+    def spent(name: str) -> float:
+        return after.get(f"{name}:sum", 0.0) - before.get(f"{name}:sum", 0.0)
+
+    batches = after.get("batch:apply:count", 0.0) - before.get("batch:apply:count", 0.0)
+    n = max(1.0, batches)
+    apply, read, write = (
+        spent("batch:apply"),
+        spent("redis_roundtrip:read"),
+        spent("redis_roundtrip:write"),
+    )
+    return {
+        "batches": batches,
+        "apply_ms": round(1000 * apply / n, 2),
+        "redis_read_ms": round(1000 * read / n, 2),
+        "redis_write_ms": round(1000 * write / n, 2),
+        "compute_ms": round(1000 * (apply - read - write) / n, 2),
+        "produce_ms": round(1000 * spent("batch:produce") / n, 2),
+    }
+
+
 def totals(log_path: Path) -> list[tuple[int, int, float]]:
     """(applied, batches, apply seconds) of each totals line of the worker's log so far."""
     return [
@@ -297,11 +347,13 @@ def timed_run(
     log_path: Path,
 ) -> dict[str, Any]:
     """One paced phase on a warm worker: latency, CPU per event, the worker's batches."""
-    before = totals(log_path)
+    before = totals(log_path) or [(0, 0, 0.0)]  # no batch yet: from zero
+    metrics_before = scrape(settings)
     load = os.getloadavg()[0]
     outcome = asyncio.run(paced(settings, stream, rate, args.warmup_s, args.seconds, pids))
     time.sleep(STATS_LOG_S * 1.5)
     after = totals(log_path)
+    metrics_after = scrape(settings)
     latency = stream.latency
     seconds = latency.seconds()
     p50, p95, p99 = (
@@ -324,7 +376,7 @@ def timed_run(
         "load_1m_at_start": round(load, 2),
         "load_1m_at_end": round(os.getloadavg()[0], 2),
     }
-    if before and after:
+    if after:
         # From the last totals line before the warm-up to the last one after the timed phase.
         applied = after[-1][0] - before[-1][0]
         batches = after[-1][1] - before[-1][1]
@@ -335,6 +387,8 @@ def timed_run(
             "apply_ms_per_batch": round(1000 * apply_s / max(1, batches), 2),
             "span": "warm-up and timed phases together",
         }
+    if metrics_after:
+        run["worker_profile_per_batch"] = profile(metrics_before, metrics_after)
     return run
 
 
@@ -348,6 +402,9 @@ def main() -> int:
     parser.add_argument("--swap-timeout-s", type=float, default=1800.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs here")
+    parser.add_argument(
+        "--metrics", action="store_true", help="the worker's /metrics on: per-stage batch times"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     load = os.getloadavg()
@@ -363,6 +420,7 @@ def main() -> int:
                 broker_session_timeout_s=6.0,
                 stats_log_interval_s=STATS_LOG_S,
                 fetch_max_wait_ms=EMBEDDED_FETCH_WAIT_MS,  # Tansu holds a fetch its whole wait
+                metrics_port=free_port() if args.metrics else 0,
             )
             pids = {"redis": services.redis.process.pid, "broker": services.broker.process.pid}
             print(
