@@ -490,7 +490,7 @@ class InterestUpdater:
     def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
         s = self.settings
         params = HnswParams(s.ann_m, s.ann_ef_construction, s.ann_ef)
-        return build_top_k(matrix, s.ann_min_items, params)
+        return build_top_k(matrix, s.ann_min_items, params, s.ann_build_threads)
 
     def _stepper(self, version: str, raw: bytes | None) -> GRUStepper | None:
         """The version's GRU step; without one, long-term vectors change only at refreshes."""
