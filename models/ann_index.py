@@ -29,14 +29,22 @@ class HnswParams:
 class HnswTopK:
     """Top-K over the item rows present at build time, plus any added since."""
 
-    def __init__(self, items: np.ndarray, params: HnswParams) -> None:
+    def __init__(self, items: np.ndarray, params: HnswParams, build_threads: int = 0) -> None:
+        """``build_threads``: OpenMP threads of the build, for the calling thread only
+        (0: as the process is set); queries run on the thread that calls :meth:`top_k`."""
         rows = np.ascontiguousarray(items, dtype=np.float32)
         self.size, self.dim = rows.shape
         self.params = params
         self._index = faiss.IndexHNSWFlat(self.dim, params.m, faiss.METRIC_INNER_PRODUCT)
         self._index.hnsw.efConstruction = params.ef_construction
         self._index.hnsw.efSearch = params.ef_search
-        self._index.add(rows)
+        before = faiss.omp_get_max_threads()
+        if build_threads:
+            faiss.omp_set_num_threads(build_threads)
+        try:
+            self._index.add(rows)
+        finally:
+            faiss.omp_set_num_threads(before)
 
     def top_k(
         self,
@@ -99,8 +107,10 @@ def _best(candidates: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarra
     return best, best_scores
 
 
-def build_top_k(items: np.ndarray, min_items: int, params: HnswParams) -> HnswTopK | None:
+def build_top_k(
+    items: np.ndarray, min_items: int, params: HnswParams, build_threads: int = 0
+) -> HnswTopK | None:
     """An index for a catalogue above ``min_items`` rows; ``None``: brute force is faster."""
     if items.shape[0] <= min_items:
         return None
-    return HnswTopK(items, params)
+    return HnswTopK(items, params, build_threads)

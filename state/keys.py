@@ -119,6 +119,11 @@ class KeyLayout:
     def items(self, model_version: str) -> str:
         return f"{self.prefix}items:{model_version}"
 
+    def item_changes(self, model_version: str) -> str:
+        """Which of the version's item vectors workers wrote, and when (a stream of id lists):
+        a reload reads only those, not the whole ``items`` hash."""
+        return f"{self.prefix}item-changes:{model_version}"
+
     def long_term_items(self, model_version: str) -> str:
         """The version's item vectors as the GRU trained them (online steps never touch them)."""
         return f"{self.prefix}long-term-items:{model_version}"

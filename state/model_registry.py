@@ -296,6 +296,7 @@ class ModelRegistry:
     def _version_keys(self, version: str) -> tuple[str, ...]:
         return (
             self.keys.items(version),
+            self.keys.item_changes(version),
             self.keys.long_term_items(version),
             self.keys.gru_step(version),
             self.keys.content_projection(version),

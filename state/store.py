@@ -85,6 +85,9 @@ _READ_FIELDS = tuple(
 )
 SURFACE_PRIOR = "mix_prior:"
 """Names a surface's prior among a write's shared results."""
+ITEM_CHANGES = "item_changes"
+"""Names the change log's commands among a write's shared results (a failed one is
+logged, not retried: the vectors it names were written)."""
 APPLY_SCRIPT = resources.files("state").joinpath("apply_user.lua").read_text()
 READ_SCRIPT = resources.files("state").joinpath("read_users.lua").read_text()
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_SCRIPT, READ_SCRIPT)}
@@ -92,6 +95,20 @@ APPLY_SHA, READ_SHA = SCRIPTS
 ITEM_DELTAS_SCRIPT = resources.files("state").joinpath("add_item_deltas.lua").read_text()
 ITEM_DELTAS_SHA = hashlib.sha1(ITEM_DELTAS_SCRIPT.encode()).hexdigest()
 SCRIPTS[ITEM_DELTAS_SHA] = ITEM_DELTAS_SCRIPT
+ITEM_CHANGES_KEPT_S = 600.0
+"""How long the item change log keeps an entry; a reader whose last read is older
+reads every item again (``streams.worker.interest_updater``)."""
+ITEM_CHANGES_REREAD_MS = 2000
+"""Each read of the change log starts this far before the last entry read: on a Redis
+Cluster the log and the item hash live on different nodes, so an entry may be seen a
+moment before the vector it names is written (re-reading a vector is harmless)."""
+ITEM_CHANGES_PAGE = 1000
+"""Change-log entries per XRANGE call, and item ids per HMGET call."""
+ITEM_CHANGES_FIELD = "ids"
+Entry = tuple[bytes, dict[bytes, bytes]]
+"""A stream entry as redis-py returns it: its id and its fields."""
+NO_CHANGE = "0-0"
+"""The cursor before any entry of a change log."""
 
 
 @asynccontextmanager
@@ -263,7 +280,10 @@ class UserStateStore:
         social_prior: float | None = None
         shared_written = True
         for name, result in zip(extra, results[n:], strict=True):
-            if isinstance(result, Exception):
+            if isinstance(result, Exception) and name == ITEM_CHANGES:
+                # The vectors are written: resending their steps would count them twice.
+                log.warning("item change log not written (seen at full reloads only): %s", result)
+            elif isinstance(result, Exception):
                 log.warning("shared state (%s) not written: %s", name, result)
                 shared_written = False
                 if isinstance(result, rex.NoScriptError):  # loaded again before the resend
@@ -301,6 +321,10 @@ class UserStateStore:
             key = self.keys.items(shared.model_version)
             pipe.execute_command("EVALSHA", ITEM_DELTAS_SHA, 1, key, *args)
             names.append("item_deltas")
+        if whole or shared.item_deltas:
+            names += self._log_item_changes(
+                pipe, shared.model_version, [*whole, *shared.item_deltas]
+            )
         if shared.events:
             pipe.incrby(self.keys.events_total(), shared.events)
             names.append("events")
@@ -356,7 +380,66 @@ class UserStateStore:
                 raw = encode_vector(vector)
                 pipe.hsetnx(self.keys.items(model_version), item_id, raw)
                 pipe.hsetnx(self.keys.long_term_items(model_version), item_id, raw)
+            self._log_item_changes(pipe, model_version, list(vectors))
             await pipe.execute()
+
+    def _log_item_changes(
+        self,
+        pipe: aioredis.client.Pipeline | ClusterPipeline,
+        model_version: str,
+        item_ids: Sequence[str],
+    ) -> list[str]:
+        """Queue an entry naming ``item_ids`` on the version's change log, and trim entries
+        older than :data:`ITEM_CHANGES_KEPT_S`; the names of the queued results."""
+        key = self.keys.item_changes(model_version)
+        pipe.xadd(key, {ITEM_CHANGES_FIELD: encode_json(list(item_ids))})
+        oldest = int((time.time() - ITEM_CHANGES_KEPT_S) * 1000)
+        pipe.xtrim(key, minid=f"{max(oldest, 0)}-0", approximate=True)
+        return [ITEM_CHANGES, ITEM_CHANGES]
+
+    async def item_changes_cursor(self, model_version: str) -> str:
+        """The change log's newest entry now: read the items after this, then their
+        changes since it with :meth:`load_changed_items`."""
+        async with _outages():
+            newest: list[Entry] = await self.client.xrevrange(  # type: ignore[assignment]
+                self.keys.item_changes(model_version), count=1
+            )
+        return _entry_id(newest[0][0]) if newest else NO_CHANGE
+
+    async def load_changed_items(
+        self, model_version: str, cursor: str
+    ) -> tuple[dict[str, np.ndarray], str]:
+        """Vectors of the items whose writes were logged after ``cursor`` (and in the
+        :data:`ITEM_CHANGES_REREAD_MS` before it), and the cursor to pass next time."""
+        key = self.keys.item_changes(model_version)
+        ms = max(int(cursor.split("-", 1)[0]) - ITEM_CHANGES_REREAD_MS, 0)
+        start, newest = f"{ms}-0", cursor
+        changed: dict[str, None] = {}
+        async with _outages():
+            while True:
+                entries: list[Entry] = await self.client.xrange(  # type: ignore[assignment]
+                    key, min=start, count=ITEM_CHANGES_PAGE
+                )
+                for entry_id, fields in entries:
+                    raw = fields.get(ITEM_CHANGES_FIELD.encode())
+                    changed.update(dict.fromkeys(str(i) for i in decode_json(raw, [])))
+                    newest = _entry_id(entry_id)
+                if len(entries) < ITEM_CHANGES_PAGE:
+                    break
+                start = "(" + newest  # exclusive: Redis 6.2 or later
+            vectors: dict[str, np.ndarray] = {}
+            ids = list(changed)
+            items_key = self.keys.items(model_version)
+            for at in range(0, len(ids), ITEM_CHANGES_PAGE):
+                page = ids[at : at + ITEM_CHANGES_PAGE]
+                raws: list[bytes | None] = await self.client.hmget(items_key, page)  # type: ignore[assignment]
+                for item_id, raw in zip(page, raws, strict=True):
+                    if raw is None:
+                        continue
+                    vector = decode_vector(raw)
+                    if vector.shape[0] == self.dim:
+                        vectors[item_id] = vector
+        return vectors, newest
 
     async def save_catalog(
         self, entries: Mapping[str, bytes], available: Mapping[str, bool]
@@ -435,6 +518,10 @@ class UserStateStore:
             social=decode_vector(social, self.dim) if social else None,
             social_at=float(social_at) if social_at else None,
         )
+
+
+def _entry_id(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _per_user(results: list[object]) -> tuple[list[bool | None], str | None, object]:

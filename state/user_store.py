@@ -244,6 +244,17 @@ class UserStore(Protocol):
 
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]: ...
 
+    async def item_changes_cursor(self, model_version: str) -> str:
+        """Where the version's item change log ends now (taken before :meth:`load_items`)."""
+        ...
+
+    async def load_changed_items(
+        self, model_version: str, cursor: str
+    ) -> tuple[dict[str, np.ndarray], str]:
+        """The vectors of the version's items written since ``cursor`` (some before it
+        too), and the cursor after them: a reload without reading every item."""
+        ...
+
     async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
         """The version's item vectors as trained (``{}`` for a version published without)."""
         ...

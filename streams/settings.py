@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     ann_m: int = _setting(16, "HNSW links per node (memory and recall of the index).", gt=1)
     ann_ef_construction: int = _setting(200, "HNSW candidate list while building.", gt=0)
     ann_ef: int = _setting(128, "HNSW candidate list per query (recall vs time).", gt=0)
+    ann_build_threads: int = _setting(
+        1,
+        "Threads that build the HNSW index at a model swap (queries keep one); the old version "
+        "serves meanwhile, so more threads take cores from it.",
+        gt=0,
+    )
     hold_outputs_s: float = _setting(
         0.0, "Test only: seconds a worker waits between a batch's write and its produce.", ge=0
     )

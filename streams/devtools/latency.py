@@ -55,6 +55,10 @@ class LatencyTracker:
     def pending(self) -> int:
         return len(self._sent_at)
 
+    def seconds(self) -> np.ndarray:
+        """Every latency timed so far, in seconds, in the order they were timed."""
+        return np.asarray(self._latencies, dtype=np.float64)
+
     def percentiles(self) -> tuple[float, float]:
         """p50 and p99 in seconds (NaN when nothing was timed)."""
         if not self._latencies:

@@ -51,6 +51,7 @@ from models.trending import TrendingItems
 from state import SharedWrite, StoredUser, StoreUnavailable, UserStore, UserWrite
 from state.epoch import unstamped
 from state.shadow import ShadowBook
+from state.store import ITEM_CHANGES_KEPT_S
 from streams.security import user_pseudonyms
 from streams.settings import Settings
 from streams.worker.ageing import AgeingTracker
@@ -199,6 +200,7 @@ class _ModelParts:
     projection: ContentProjection | None
     index: HnswTopK | None
     fusion: FusionSpace | None  # the GRU's item vectors, under INTERESTS_BLEND=fusion
+    changes_cursor: str  # the version's item change log where its items were read
 
 
 class InterestUpdater:
@@ -231,6 +233,7 @@ class InterestUpdater:
         self.unavailable_ids: set[str] = set()
         self._pending = _Pending(self.model_version)
         self._items_loaded_at = 0.0
+        self._changes_cursor: str | None = None  # None: the next reload reads every item
         self._version_checked_at = 0.0
         self._trending_saved_at = 0.0
         self._trending_dirty = False  # events counted since trending was last saved
@@ -334,7 +337,7 @@ class InterestUpdater:
             if swapped:
                 return
         if force or now - self._items_loaded_at >= self.settings.item_refresh_s:
-            vectors = await self.store.load_items(self.model_version)
+            vectors = await self._reload_items(now)
             unavailable = await self.store.load_unavailable()
             prior = await self.store.load_mix_prior()
             surface_priors = await self.store.load_surface_priors(self.surfaces.others)
@@ -351,6 +354,19 @@ class InterestUpdater:
             self.surfaces.set_priors(surface_priors, self.mix)
             await self.follows.load_prior()
             self._items_loaded_at = now
+
+    async def _reload_items(self, now: float) -> dict[str, np.ndarray]:
+        """The version's item vectors written since the last reload (by any worker), as
+        its change log names them; every item when there was no reload yet or the last
+        is older than the log keeps (a 1M-item catalogue is a multi-second read)."""
+        cursor = self._changes_cursor
+        if cursor is None or now - self._items_loaded_at > ITEM_CHANGES_KEPT_S / 2:
+            self._changes_cursor = await self.store.item_changes_cursor(self.model_version)
+            return await self.store.load_items(self.model_version)
+        vectors, self._changes_cursor = await self.store.load_changed_items(
+            self.model_version, cursor
+        )
+        return vectors
 
     def _set_unavailable(self, item_ids: set[str]) -> None:
         self.unavailable_ids = set(item_ids)
@@ -394,9 +410,12 @@ class InterestUpdater:
         self._pending = _Pending(version, mix_prior_delta=self._pending.mix_prior_delta)
         self.trending = TrendingItems(self.settings.trending_half_life_s)  # rows changed
         self._items_loaded_at = time.monotonic()
+        self._changes_cursor = parts.changes_cursor
         return True
 
     async def _load_version(self, version: str) -> _ModelParts | None:
+        started = time.perf_counter()
+        cursor = await self.store.item_changes_cursor(version)
         vectors = await self.store.load_items(version)
         if not vectors:
             log.error(
@@ -413,7 +432,10 @@ class InterestUpdater:
             max_items=max(self.settings.item_table_max, len(vectors)),  # the model's all fit
         )
         items.on_recycle = self._recycled
-        items.load(vectors)
+        # A new table no batch sees yet: filled in a thread, so a large catalogue (seconds
+        # of Python for 1M rows) does not hold the event loop (heartbeats, timers).
+        await asyncio.to_thread(items.load, vectors)
+        del vectors
         stepper = self._stepper(version, await self.store.load_gru_step(version))
         raw = await self.store.load_projection(version)
         projection = None
@@ -424,13 +446,24 @@ class InterestUpdater:
                 log.error("model %s: unusable content projection (%s); staying", version, exc)
                 return None
         await self.searches.prepare(projection)
+        loaded = time.perf_counter()
         try:  # in a thread: the event loop goes on (heartbeats); this batch waits for it
             index = await asyncio.to_thread(self._build_index, items.matrix)
         except (MemoryError, RuntimeError) as exc:
             log.error("model %s: could not build its top-K index (%s); staying", version, exc)
             return None
+        built = time.perf_counter()
         fusion = await self._fusion_space(version, items)
-        return _ModelParts(version, items, stepper, projection, index, fusion)
+        log.info(
+            "model %s: %d items loaded in %.1fs, top-K index %s in %.1fs, fusion items in %.1fs",
+            version,
+            len(items),
+            loaded - started,
+            "built" if index is not None else "not needed (brute force)",
+            built - loaded,
+            time.perf_counter() - built,
+        )
+        return _ModelParts(version, items, stepper, projection, index, fusion, cursor)
 
     async def _fusion_space(self, version: str, items: ItemTable) -> FusionSpace | None:
         """The version's GRU item vectors for score-level fusion (None under the vector blend);
@@ -438,15 +471,26 @@ class InterestUpdater:
         if as_blend(self.settings.blend) != "fusion":
             return None
         vectors = await self.store.load_long_term_items(version)
+
+        def assemble() -> FusionSpace:
+            """In a thread, as the item table: stacked, aligned to the table, and the table's
+            moments, so the first batch after the swap does none of it (1M rows: seconds)."""
+            if vectors:
+                space = FusionSpace(LongTermItems.from_vectors(vectors))
+            else:
+                space = FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
+            space.long_term.aligned(items)
+            space.short_moments(items.matrix)
+            return space
+
         if not vectors:
             log.warning("model %s has no long-term item vectors; fusing with its items", version)
-            return FusionSpace(LongTermItems(list(items.ids), items.matrix.copy()))
-        return FusionSpace(LongTermItems.from_vectors(vectors))
+        return await asyncio.to_thread(assemble)
 
     def _build_index(self, matrix: np.ndarray) -> HnswTopK | None:
         s = self.settings
         params = HnswParams(s.ann_m, s.ann_ef_construction, s.ann_ef)
-        return build_top_k(matrix, s.ann_min_items, params)
+        return build_top_k(matrix, s.ann_min_items, params, s.ann_build_threads)
 
     def _stepper(self, version: str, raw: bytes | None) -> GRUStepper | None:
         """The version's GRU step; without one, long-term vectors change only at refreshes."""

@@ -177,8 +177,10 @@ async def _worker_side(endpoint: RedisEndpoint) -> None:
         assert (await followees.followees(["u2"]))["u2"] == {"u1": 1.0}
         assert set(await followees.rows(["u1", "nobody"])) == {"u1"}
         assert await followees.load_prior() == 0.0
+        cursor = await store.item_changes_cursor("online")  # a reload's change log
         await store.add_new_items("online", {"b": vector})
         assert set(await store.load_items("online")) == {"a", "b"}
+        assert "b" in (await store.load_changed_items("online", cursor))[0]
         await store.save_catalog({"a": b'{"item_id": "a"}'}, {"a": True, "b": False})
         assert await store.load_unavailable() == {"b"}
         assert await store.load_mix_prior() == 0.25

@@ -37,6 +37,7 @@ CHANGED: dict[str, Any] = {
     "ann_m": 32,
     "ann_ef_construction": 400,
     "ann_ef": 64,
+    "ann_build_threads": 2,
     "hold_outputs_s": 30.0,
     "redis_url": "rediss://u:p@h:6380/2",
     "app_id": "other-app",

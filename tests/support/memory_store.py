@@ -30,6 +30,7 @@ class MemoryStore:
     histories: dict[str, list[str]] = field(default_factory=dict)
     items: dict[str, dict[str, bytes]] = field(default_factory=dict)
     long_term_items: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    item_changes: dict[str, list[list[str]]] = field(default_factory=dict)  # version -> entries
     catalog: dict[str, bytes] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     mix_prior: float = 0.0
@@ -139,6 +140,9 @@ class MemoryStore:
             version_items[item_id] = encode_vector(
                 whole if stored is None else decode_vector(stored) + delta
             )
+        if shared.items or shared.item_deltas:
+            changed = list(dict.fromkeys([*shared.items, *shared.item_deltas]))
+            self.item_changes.setdefault(shared.model_version, []).append(changed)
         self.events_total += shared.events
         if shared.mix_prior_delta:
             self.mix_prior += shared.mix_prior_delta
@@ -169,6 +173,19 @@ class MemoryStore:
     async def load_items(self, model_version: str) -> dict[str, np.ndarray]:
         self._maybe_fail()
         return {i: decode_vector(v) for i, v in self.items.get(model_version, {}).items()}
+
+    async def item_changes_cursor(self, model_version: str) -> str:
+        self._maybe_fail()
+        return str(len(self.item_changes.get(model_version, [])))
+
+    async def load_changed_items(
+        self, model_version: str, cursor: str
+    ) -> tuple[dict[str, np.ndarray], str]:
+        self._maybe_fail()
+        entries = self.item_changes.get(model_version, [])
+        stored = self.items.get(model_version, {})
+        ids = {i for entry in entries[int(cursor) :] for i in entry if i in stored}
+        return {i: decode_vector(stored[i]) for i in ids}, str(len(entries))
 
     async def load_long_term_items(self, model_version: str) -> dict[str, np.ndarray]:
         self._maybe_fail()
@@ -210,6 +227,8 @@ class MemoryStore:
         for item_id, vector in vectors.items():
             table.setdefault(item_id, encode_vector(vector))
             trained.setdefault(item_id, encode_vector(vector))
+        if vectors:
+            self.item_changes.setdefault(model_version, []).append(list(vectors))
 
     async def aclose(self) -> None:
         pass

@@ -17,6 +17,7 @@ from state import SharedWrite, UserStateStore
 from state.codec import decode_vector, encode_vector
 from state.connection import sync_client
 from state.keys import KeyLayout
+from state.store import ITEM_CHANGES_KEPT_S
 from streams.devtools.embedded import EmbeddedServices
 from streams.devtools.embedded_cluster import EmbeddedCluster
 from streams.settings import Settings
@@ -128,3 +129,49 @@ def test_two_workers_batches_on_the_same_items_add_up(services: EmbeddedServices
         assert all(np.abs(s).max() > 1e-6 for s in sent), "a worker never stepped the item"
         np.testing.assert_allclose(stored[item], initial + sent[0] + sent[1], atol=1e-4)
     assert encode_vector(stored[items[0]]) != encode_vector(updaters[0].items.vector(items[0]))
+
+
+@pytest.mark.parametrize("where", ["one server", "cluster"])
+def test_a_reload_reads_the_logged_changes_not_every_item(
+    services: EmbeddedServices, redis_cluster: EmbeddedCluster, where: str
+) -> None:
+    """A worker's reload reads the items other workers wrote since its last one, as the
+    change log names them: a vector written outside the log (as the trainer writes a
+    version before publishing it) waits for the next full read, which comes when the
+    last reload is older than the log keeps entries."""
+    url = services.redis_url if where == "one server" else redis_cluster.url
+    settings = isolated_settings(services, redis_url=url, vector_size=DIM, item_refresh_s=0.0)
+    keys = KeyLayout(settings.redis_prefix)
+    step = np.full(DIM, 0.25, np.float32)
+    client = sync_client(settings)
+
+    async def run() -> None:
+        other, reader = _store(settings), _store(settings)
+        updater = InterestUpdater(settings, reader)
+        try:
+            await other.prepare()
+            await updater.start()  # no version published: the online items, read whole
+            before = updater.items.vector("i1").copy()
+            shared = SharedWrite("online", items={"i1": before + step}, item_deltas={"i1": step})
+            assert (await other.write([], shared)).shared_written
+            await other.add_new_items("online", {"cold": np.ones(DIM, np.float32)})
+            client.hset(keys.items("online"), "unlogged", encode_vector(np.ones(DIM)))
+            await updater.refresh_items()
+            np.testing.assert_allclose(updater.items.vector("i1"), before + step, atol=1e-6)
+            assert "cold" in updater.items and "unlogged" not in updater.items
+            await updater.refresh_items()  # nothing new: the cursor moved past both
+            assert "unlogged" not in updater.items
+            updater._items_loaded_at -= ITEM_CHANGES_KEPT_S  # a reload long ago: read all
+            await updater.refresh_items()
+            assert "unlogged" in updater.items
+        finally:
+            await other.aclose()
+            await reader.aclose()
+
+    try:
+        asyncio.run(run())
+        entries = client.xrange(keys.item_changes("online"))
+        named = [orjson.loads(fields[b"ids"]) for _, fields in entries]
+        assert named == [["i1"], ["cold"]]
+    finally:
+        client.close()
