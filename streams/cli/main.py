@@ -29,7 +29,18 @@ def cli() -> None:
 
 
 for command in (
-    worker, trainer, produce, replay, user, forget, demo, bench, up, evaluate, settings, dashboard
+    worker,
+    trainer,
+    produce,
+    replay,
+    user,
+    forget,
+    demo,
+    bench,
+    up,
+    evaluate,
+    settings,
+    dashboard,
 ):
     cli.add_command(command)
 cli.add_command(rerank)
