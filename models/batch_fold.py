@@ -143,6 +143,7 @@ def fold_batch(
         idx = flat_index[:a, j]
         rows, w, ts, keys = flat_rows[idx], flat_w[idx], flat_ts[idx], flat_key[idx]
         surface = np.minimum(flat_surface[idx], n_surfaces - 1)
+        same_surface = last_surface[:a] == surface  # as the user's previous event
         last_surface[:a] = surface
         assert st is not None
         prev = st_ts[:a]
@@ -243,8 +244,10 @@ def fold_batch(
                             )
                         )
 
-        # A chosen item far from the decayed context keeps only part of it (see surprise_keep).
-        keep = np.where(positive, surprise_keep(unit_rows(item)[0], ctx_unit), np.float32(1.0))
+        # A chosen item far from the decayed context keeps only part of it (see surprise_keep);
+        # not across a change of surface, which explains a change of kind (search vs home).
+        surprised = positive & same_surface
+        keep = np.where(surprised, surprise_keep(unit_rows(item)[0], ctx_unit), np.float32(1.0))
         st[:a] = context * keep[:, None] + w.astype(np.float32)[:, None] * learned
         st_ts[:a] = np.where(fresh, ts, np.maximum(prev, ts))
 
