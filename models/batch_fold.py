@@ -26,7 +26,7 @@ from models.gru_step import GRUStepper
 from models.interest_shift import Shift, ShiftArrays, ShiftDetector, ShiftState
 from models.item_table import ItemTable
 from models.online_item_factors import OnlineItemFactors, sampled_rows_many
-from models.short_term import ShortTermInterest, UserVector
+from models.short_term import ShortTermInterest, UserVector, surprise_keep
 from models.surfaces import offset_matrix
 from models.user_interest import EventInput, InterestConfig, UserInterest
 
@@ -146,6 +146,7 @@ def fold_batch(
         idx = flat_index[:a, j]
         rows, w, ts, keys = flat_rows[idx], flat_w[idx], flat_ts[idx], flat_key[idx]
         surface = np.minimum(flat_surface[idx], n_surfaces - 1)
+        same_surface = last_surface[:a] == surface  # as the user's previous event
         last_surface[:a] = surface
         prev = st_ts[:a]
         fresh = np.isnan(prev)
@@ -245,7 +246,11 @@ def fold_batch(
                             )
                         )
 
-        st[:a] = context + w.astype(np.float32)[:, None] * learned
+        # A chosen item far from the decayed context keeps only part of it (see surprise_keep);
+        # not across a change of surface, which explains a change of kind (search vs home).
+        surprised = positive & same_surface
+        keep = np.where(surprised, surprise_keep(unit_rows(item)[0], ctx_unit), np.float32(1.0))
+        st[:a] = context * keep[:, None] + w.astype(np.float32)[:, None] * learned
         st_ts[:a] = np.where(fresh, ts, np.maximum(prev, ts))
 
     out_users: list[UserInterest] = [users[0]] * n_users

@@ -14,6 +14,32 @@ from river import stats
 
 Vector = np.ndarray
 
+SURPRISE_COSINE = 0.2
+"""An item whose cosine with the user's decayed short-term vector is below this surprises it.
+
+On the synthetic drifting users (after the first refresh) 91% of on-topic items are above
+and 95% of the items of another category are below (benchmarks/results/README.md, issue 14:
+drift)."""
+SURPRISE_KEEP = 0.1
+"""Share of the decayed short-term vector kept when the event's item surprises it: a switch of
+interest shows in the ranking after one event instead of two; an off-topic item is outweighed
+again by the next on-topic one."""
+
+
+def surprise_keep(item_unit: Vector, context_unit: Vector) -> Vector:
+    """Per row, the factor on the decayed context before an item is added: ``SURPRISE_KEEP``
+    where the unit item is far from the unit context (cosine below ``SURPRISE_COSINE``), else 1.
+    A zero context (a first event) has nothing to keep and is left as it is.
+
+    >>> surprise_keep(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    array([1. , 0.1], dtype=float32)
+    """
+    cosine = np.einsum("nd,nd->n", item_unit, context_unit)
+    has_context = np.einsum("nd,nd->n", context_unit, context_unit) > 0
+    far = has_context & (cosine < SURPRISE_COSINE)
+    keep: Vector = np.where(far, SURPRISE_KEEP, 1.0).astype(np.float32)
+    return keep
+
 
 @dataclass(slots=True)
 class UserVector:

@@ -41,7 +41,7 @@ class InterestConfig:
     l2: float = 0.001
     recent_items: int = 50
     learn_items: bool = True
-    shift_lean: float = 2.0  # logits the mix weight moves towards short-term after a shift
+    shift_lean: float = 0.0  # logits the mix weight moves towards short-term after a shift
     mix_negatives: int = 16  # sampled items the blend weight's pairwise step ranks against
     event_weights: Mapping[str, float] = field(default_factory=lambda: {"view": 1.0})
 

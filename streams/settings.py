@@ -292,7 +292,9 @@ class Settings(BaseSettings):
         gt=0,
     )
     shift_lean: float = _setting(
-        2.0, "How far (logits) a detected shift moves a user's blend towards short-term."
+        0.0,
+        "How far (logits) a detected shift moves a user's blend towards short-term "
+        "(0: shifts are published but leave the learned weight alone).",
     )
     stats_log_interval_s: float = _setting(10.0, "Seconds between a worker's totals log lines.")
     seed: int = _setting(7, "Seed of item-vector initialisation and synthetic streams.")

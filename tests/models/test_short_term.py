@@ -8,7 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from models.short_term import ShortTermInterest, UserVector, unit
+from models.blend import MixWeightLearner
+from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
+from models.item_table import ItemTable
+from models.short_term import SURPRISE_KEEP, ShortTermInterest, UserVector, unit
 
 FAST = settings(max_examples=100, deadline=None)
 HALF_LIFE = 100.0
@@ -165,3 +168,33 @@ def test_unit_does_not_mutate_its_input() -> None:
     vector = np.array([3.0, 4.0], np.float32)
     unit(vector)
     assert vector.tolist() == [3.0, 4.0]
+
+
+def test_a_surprising_item_keeps_only_part_of_the_short_term_context() -> None:
+    # The fold's update: an item far from the decayed context (cosine below
+    # SURPRISE_COSINE) keeps SURPRISE_KEEP of it; a near one keeps all of it.
+    items = ItemTable(dim=2, seed=0)
+    items.load({"a": np.array([1.0, 0.0]), "a2": np.array([0.9, 0.1]), "b": np.array([0.0, 1.0])})
+    weights = {"view": 1.0, "skip": -1.0}
+    config = InterestConfig(half_life_s=1e9, learn_items=False, event_weights=weights)
+    model = InterestModel(items, config)
+    user, _ = model.apply(UserInterest.new(2), "a", "view", ts=0.0, sample_key=1)
+    near, _ = model.apply(user, "a2", "view", ts=0.0, sample_key=2)
+    far, _ = model.apply(user, "b", "view", ts=0.0, sample_key=3)
+    assert near.short_term.vector.tolist() == pytest.approx([1.9, 0.1])
+    assert far.short_term.vector.tolist() == pytest.approx([SURPRISE_KEEP, 1.0])
+    skipped, _ = model.apply(user, "b", "skip", ts=0.0, sample_key=4)  # not a choice: kept
+    assert skipped.short_term.vector.tolist() == pytest.approx([1.0, -1.0])
+
+
+def test_a_far_item_on_another_surface_keeps_the_whole_context() -> None:
+    # A change of surface (home, then search) explains a change of kind: no surprise.
+    items = ItemTable(dim=2, seed=0)
+    items.load({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])})
+    config = InterestConfig(half_life_s=1e9, learn_items=False)
+    model = InterestModel(items, config, MixWeightLearner(surfaces=2))
+    user, _ = model.apply(UserInterest.new(2), "a", "view", ts=0.0, sample_key=1)
+    other = model.fold([user], [[EventInput("b", "view", 0.0, 2, surface=1)]]).users[0]
+    same = model.fold([user], [[EventInput("b", "view", 0.0, 2, surface=0)]]).users[0]
+    assert other.short_term.vector.tolist() == pytest.approx([1.0, 1.0])
+    assert same.short_term.vector.tolist() == pytest.approx([SURPRISE_KEEP, 1.0])
