@@ -70,7 +70,7 @@ def _interests(settings: Settings, *args: str) -> subprocess.CompletedProcess[st
 
 
 def _everything_in_redis(client: redis.Redis) -> list[bytes]:
-    """Every key and every value (hash fields, list and set members) of the server."""
+    """Every key and every value (hash fields, list, set and stream members) of the server."""
     out: list[bytes] = []
     for key in client.scan_iter(count=1000):
         out.append(key)
@@ -86,6 +86,10 @@ def _everything_in_redis(client: redis.Redis) -> list[bytes]:
             out += client.smembers(key)  # type: ignore[arg-type]
         elif kind == b"zset":
             out += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]  # type: ignore[union-attr]
+        elif kind == b"stream":  # the item change log: entry fields and values
+            for _, fields in client.xrange(key):  # type: ignore[union-attr]
+                for field, value in fields.items():
+                    out += [field, value]
         else:
             raise AssertionError(f"unexpected type {kind!r} of {key!r}")
     return out
