@@ -50,6 +50,7 @@ from aiokafka import AIOKafkaConsumer
 
 from benchmarks.ann_topk import catalogue
 from state.model_registry import ModelRecord, ModelRegistry
+from streams.devtools.bench import process_cpu_s
 from streams.devtools.demo import EMBEDDED_FETCH_WAIT_MS
 from streams.devtools.embedded import (
     ManagedProcess,
@@ -66,7 +67,6 @@ from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.worker.events import Event
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CLUSTERS_PER_USER = 2
 """Each synthetic user picks items from this many clusters of the catalogue."""
 STATS_LOG_S = 1.0
@@ -83,12 +83,8 @@ MODEL_LOG = re.compile(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (as in scale_out.py)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    """User + system CPU of a process so far (0 where /proc has no answer)."""
+    return process_cpu_s(pid) or 0.0
 
 
 def rss_mb(pid: int) -> float:
