@@ -264,6 +264,12 @@ class Settings(BaseSettings):
     trainer_label_smoothing: float = _setting(
         0.1, "Share of each target's probability spread over all items in training.", ge=0, lt=1
     )
+    trainer_gate_slack: float = _setting(
+        0.0,
+        "NDCG@10 a candidate may fall short of its bar (popularity for a first version, the "
+        "current one after) and still pass the offline gate.",
+        ge=0,
+    )
     trainer_loss: str = _setting("full", "full (softmax over all items) or sampled.")
     trainer_max_len: int = _setting(50, "Most recent items of a history the GRU reads.")
     trainer_dropout: float = _setting(0.3, "Dropout of the GRU.")

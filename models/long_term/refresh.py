@@ -56,6 +56,7 @@ class RefreshConfig:
     k: int = 10
     min_steps: int = 300  # small catalogues still get enough optimizer steps
     patience: int = 3  # epochs without a better early-stopping score
+    gate_slack: float = 0.0  # NDCG a candidate may fall short of its bar by (see gate.passes)
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -78,11 +79,18 @@ class RefreshResult:
     held_out_users: int
     best_epoch: int | None = None
     """The epoch whose weights were kept (0-based); None without early stopping."""
+    gate_slack: float = 0.0
 
     @property
     def accepted(self) -> bool:
         """See :func:`models.long_term.gate.passes`."""
-        return passes(self.candidate_ndcg, self.baseline_ndcg, self.baseline, self.held_out_users)
+        return passes(
+            self.candidate_ndcg,
+            self.baseline_ndcg,
+            self.baseline,
+            self.held_out_users,
+            self.gate_slack,
+        )
 
 
 def refresh(
@@ -140,7 +148,15 @@ def refresh(
         baseline = "popularity"
         bar = popularity_ndcg(train_part, gate_targets, config.k)
     return RefreshResult(
-        trained.model, vocab, report, candidate, bar, baseline, len(gate_users), trained.best_epoch
+        trained.model,
+        vocab,
+        report,
+        candidate,
+        bar,
+        baseline,
+        len(gate_users),
+        trained.best_epoch,
+        config.gate_slack,
     )
 
 

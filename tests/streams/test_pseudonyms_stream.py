@@ -116,6 +116,7 @@ def _run(services: EmbeddedServices, tmp_path: Path, key_file: Path, redis_url: 
         vector_size=16,
         trainer_epochs=2,
         trainer_max_len=20,
+        trainer_gate_slack=1.0,  # a publication is what this needs, not the gate's verdict
         model_dir=str(tmp_path / "models"),
         model_poll_s=0.2,
         metrics_port=free_port(),

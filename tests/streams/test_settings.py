@@ -93,6 +93,7 @@ CHANGED: dict[str, Any] = {
     "trainer_learning_rate": 0.03,
     "trainer_schedule": "constant",
     "trainer_label_smoothing": 0.0,
+    "trainer_gate_slack": 0.05,
     "trainer_loss": "sampled",
     "trainer_max_len": 20,
     "trainer_dropout": 0.1,

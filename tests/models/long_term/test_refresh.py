@@ -35,7 +35,9 @@ def shuffled(sequences: dict[str, list[str]]) -> dict[str, list[str]]:
     return {u: [rng.choice(items) for _ in s] for u, s in sequences.items()}
 
 
-def _result(candidate: float, baseline: float, against: str, held_out: int) -> RefreshResult:
+def _result(
+    candidate: float, baseline: float, against: str, held_out: int, slack: float = 0.0
+) -> RefreshResult:
     model = GRURecommender(GRUConfig(n_items=1, dim=2))
     report = TrainReport(0, 0.0, 0.0, 0, "cpu", 0.0)
     return RefreshResult(
@@ -46,6 +48,7 @@ def _result(candidate: float, baseline: float, against: str, held_out: int) -> R
         baseline,
         against,
         held_out,  # type: ignore[arg-type]
+        gate_slack=slack,
     )
 
 
@@ -76,6 +79,15 @@ def test_a_first_version_that_only_ties_popularity_is_rejected():
 def test_a_later_version_that_ties_the_current_is_accepted():
     assert _result(0.25, 0.25, "current", held_out=50).accepted
     assert not _result(0.24, 0.25, "current", held_out=50).accepted
+
+
+def test_the_gate_slack_lets_a_candidate_fall_short_of_its_bar_by_that_much():
+    assert _result(0.21, 0.25, "popularity", held_out=50, slack=0.05).accepted
+    assert not _result(0.19, 0.25, "popularity", held_out=50, slack=0.05).accepted
+    assert _result(0.20, 0.25, "current", held_out=50, slack=0.05).accepted
+    assert not _result(0.19, 0.25, "current", held_out=50, slack=0.05).accepted
+    # ... and never lets through a candidate that nobody checked
+    assert not _result(1.0, 0.0, "popularity", held_out=0, slack=1.0).accepted
 
 
 def test_nothing_held_back_means_nothing_is_published():

@@ -141,9 +141,11 @@ def test_workers_score_the_shadow_on_live_events_and_publish_nothing_from_it(
         vector_size=16,
         trainer_epochs=3,
         trainer_max_len=20,
-        # On this tiny stream (~27 gate users) the one-cycle default's first version missed
-        # popularity, or its warm-started second one missed the first, in 3 of about 15 runs;
-        # the constant recipe passed every run. What is tested here is the shadow's mechanics.
+        # What is tested here is the shadow's mechanics, not the offline gate: on this tiny
+        # stream (~27 gate users) a first version could miss popularity, or the warm-started
+        # second one the first, by one held-back item (seen in CI with the constant recipe
+        # too); the slack lets every candidate through the gate so the live tally decides.
+        trainer_gate_slack=1.0,
         trainer_schedule="constant",
         trainer_learning_rate=0.003,
         trainer_batch_size=128,

@@ -57,6 +57,7 @@ def _settings(services: EmbeddedServices, cluster: EmbeddedCluster, tmp_path: Pa
         vector_size=16,
         trainer_epochs=2,
         trainer_max_len=20,
+        trainer_gate_slack=1.0,  # a publication is what this needs, not the gate's verdict
         model_dir=str(tmp_path / "models"),
         model_poll_s=0.2,
     )
