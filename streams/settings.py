@@ -254,6 +254,12 @@ class Settings(BaseSettings):
         "stops improving.",
     )
     trainer_patience: int = _setting(4, "Epochs without improvement before training stops.")
+    trainer_min_steps: int = _setting(
+        100,
+        "Fewest optimizer steps a refresh takes: epochs are raised to reach them on a small "
+        "catalogue or a young stream.",
+        ge=0,
+    )
     trainer_batch_size: int = _setting(256, "Sequences per training batch.")
     trainer_learning_rate: float = _setting(0.01, "Adam learning rate of the GRU (its peak).")
     trainer_schedule: str = _setting(

@@ -8,6 +8,7 @@ from models.evaluation.long_term_source import LongTermMode
 from models.interest_model import InterestConfig
 from models.long_term import TrainConfig
 from models.long_term.fit import LongTermConfig
+from models.long_term.refresh import RefreshConfig
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class EvalConfig:
     refresh_every: int = 10_000
     exclude_seen: bool = False
     patience: int = 3
+    min_steps: int = 100
+    """The trainer's step floor per refresh, in the streaming protocols (prequential, drift),
+    whose refreshes train as the trainer's (:meth:`refresh_config`)."""
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.refresh_every < 1 or self.patience < 1:
@@ -60,6 +64,21 @@ class EvalConfig:
     @property
     def dim(self) -> int:
         return self.long_term.dim
+
+    def refresh_config(self) -> RefreshConfig:
+        """How a streaming protocol's GRU refreshes train: as the trainer's (step floor,
+        early stopping on held-back items) with this run's shape and recipe."""
+        lt = self.long_term
+        return RefreshConfig(
+            dim=lt.dim,
+            max_len=lt.max_len,
+            dropout=lt.dropout,
+            k=self.k,
+            patience=self.patience,
+            min_steps=self.min_steps,
+            seed=lt.seed,
+            train=self.training,
+        )
 
     def seeded(self, seed: int) -> EvalConfig:
         """The same run under another seed: every random source moves with it."""

@@ -26,7 +26,8 @@ from models.evaluation.long_term_source import LongTermSource
 from models.evaluation.ranking import MISS, rank_of, top_rows
 from models.evaluation.stream_variants import StreamVariant, build_variants
 from models.long_term import GRURecommender
-from models.long_term.fit import LongTermRefresh, fit
+from models.long_term.fit import LongTermRefresh
+from models.long_term.refresh import fit_as_trainer
 
 ObserverFactory = Callable[[Catalog], "Observer"]
 """Makes the run's observer, given the catalogue the run grows."""
@@ -151,8 +152,12 @@ class _Replay:
 
     def refresh(self, index: int) -> LongTermRefresh:
         config = self.config
-        result = fit(
-            self.histories.sequences, self.catalog, config.long_term, config.training, self.model
+        result = fit_as_trainer(
+            self.histories.sequences,
+            self.catalog,
+            self.model,
+            config.refresh_config(),
+            config.long_term,
         )
         self.model = result.model
         self.source.refreshed(result)

@@ -193,11 +193,13 @@ def fit(
     patience: int = 3,
     progress: ProgressCallback | None = None,
     vector_users: Iterable[str] | None = None,
+    validate_every: int = 1,
 ) -> LongTermRefresh:
     """Train on ``sequences`` (user → item ids in time order) and read the vectors out.
 
-    With ``validate``, training stops after ``patience`` epochs without a
-    better score and the best epoch's weights are kept. Vectors are made for
+    With ``validate``, training stops after ``patience`` validations without a
+    better score and the best epoch's weights are kept; it validates every
+    ``validate_every`` epochs (and after the last). Vectors are made for
     ``vector_users`` (default: every user in ``sequences``).
     """
     started = time.perf_counter()
@@ -206,7 +208,9 @@ def fit(
     trainable = training_sequences(encoded.values(), config.max_len if config.windows else None)
     epochs_run, best_epoch = 0, None
     if trainable:
-        epochs_run, best_epoch = _train(model, trainable, training, validate, patience, progress)
+        epochs_run, best_epoch = _train(
+            model, trainable, training, validate, patience, progress, validate_every
+        )
     model.eval()
     wanted = encoded if vector_users is None else {u: encoded.get(u, []) for u in vector_users}
     users = read_long_term(model, wanted)
@@ -242,6 +246,7 @@ def _train(
     validate: Validator | None,
     patience: int,
     progress: ProgressCallback | None,
+    every: int = 1,
 ) -> tuple[int, int | None]:
     """Train; with ``validate``, keep the best epoch. Returns (epochs run, best epoch)."""
     best = _Best()
@@ -255,13 +260,16 @@ def _train(
         if report.step != report.steps_per_epoch:
             return
         best.epochs_run = report.epoch + 1
+        last = report.epoch == training.epochs - 1
         if validate is None or report.epoch < min(first, training.epochs - 1):
+            return
+        if (report.epoch + 1) % every and not last:
             return
         score = validate(model)
         if score > best.score:
             best.score, best.epoch = score, report.epoch
             best.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif report.epoch - (best.epoch if best.epoch is not None else -1) >= patience:
+        elif report.epoch - (best.epoch if best.epoch is not None else -1) >= patience * every:
             raise _EnoughEpochs
 
     # train() takes no stopping rule; a callback that raises is how it stops early.

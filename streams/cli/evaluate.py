@@ -244,6 +244,7 @@ def build_config(args: EvaluateArgs, settings: Settings) -> EvalConfig:
         refresh_every=args.refresh_every,
         exclude_seen=args.exclude_seen,
         patience=_given(args.patience, trainer.patience),
+        min_steps=trainer.min_steps,
         long_term_mode=args.long_term_mode,  # type: ignore[arg-type]  # a click.Choice
     )
     return config.seeded(settings.seed if args.seed is None else args.seed)

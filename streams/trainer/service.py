@@ -76,6 +76,7 @@ def refresh_config(settings: Settings) -> RefreshConfig:
         max_len=settings.trainer_max_len,
         dropout=settings.trainer_dropout,
         patience=settings.trainer_patience,
+        min_steps=settings.trainer_min_steps,
         gate_slack=settings.trainer_gate_slack,
         seed=settings.seed,
         train=TrainConfig(

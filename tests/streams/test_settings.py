@@ -94,6 +94,7 @@ CHANGED: dict[str, Any] = {
     "trainer_schedule": "constant",
     "trainer_label_smoothing": 0.0,
     "trainer_gate_slack": 0.05,
+    "trainer_min_steps": 120,
     "trainer_loss": "sampled",
     "trainer_max_len": 20,
     "trainer_dropout": 0.1,

@@ -74,6 +74,28 @@ def test_early_stopping_keeps_the_best_epoch():
     torch.testing.assert_close(refresh.model.item_vectors(), snapshots[1])
 
 
+def test_validating_every_few_epochs_counts_patience_in_validations():
+    rows = catalog(*(f"i{k}" for k in range(9)))
+    scores = iter([0.5, 0.2, 0.3, 0.9])
+    validated: list[int] = []
+
+    def validate(model):
+        validated.append(len(validated))
+        return next(scores)
+
+    refresh = fit(
+        sequences(),
+        rows,
+        SHAPE,
+        TrainConfig(epochs=9, batch_size=8, device="cpu"),
+        validate=validate,
+        patience=2,
+        validate_every=2,
+    )
+    # Validated after epochs 1 and 3 (0-based), then 5: two without a better score stop it.
+    assert len(validated) == 3 and refresh.best_epoch == 1 and refresh.epochs_run == 6
+
+
 def test_one_cycle_warm_up_epochs_are_never_kept():
     rows = catalog(*(f"i{k}" for k in range(9)))
     scores = iter([0.9, 0.8, 0.7])  # in call order: the first epoch scored is the best

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 
 from models.long_term import GRUConfig, GRURecommender, TrainConfig, TrainReport
 from models.long_term.refresh import RefreshConfig, RefreshResult, Vocabulary, refresh
@@ -94,3 +96,33 @@ def test_nothing_held_back_means_nothing_is_published():
     assert not _result(1.0, 0.0, "popularity", held_out=0).accepted
     short = refresh({f"u{u}": ["a", "b"] for u in range(5)}, None, CONFIG)
     assert short.held_out_users == 0 and not short.accepted
+
+
+def test_the_harness_trains_exactly_as_the_trainer(first):
+    """fit_as_trainer (the evaluation harness's refresh) and refresh (the trainer's) take the
+    same steps on the same histories: same weights, and vectors read from whole histories."""
+    from models.evaluation.catalog import Catalog
+    from models.long_term.fit import read_long_term
+    from models.long_term.refresh import fit_as_trainer
+
+    histories = cyclic_histories()
+    catalog = Catalog(first.vocab.ids)  # the trainer's vocabulary order
+    harness = fit_as_trainer(histories, catalog, None, CONFIG)
+    assert harness.best_epoch == first.best_epoch
+    for name, weights in first.model.state_dict().items():
+        assert torch.equal(weights, harness.model.state_dict()[name]), name
+    whole = read_long_term(first.model, {u: first.vocab.encode(h) for u, h in histories.items()})
+    for user, vector in whole.vectors.items():
+        np.testing.assert_array_equal(harness.user_vectors[user], vector)
+
+
+def test_a_refresh_raised_to_the_step_floor_validates_as_often_as_its_recipe_says():
+    """60 users in batches of 16 take 4 steps an epoch: 6 epochs are raised to 8 for a floor of
+    30 steps, validated every 2 (so a raised run may still stop early, at the recipe's pace)."""
+    from models.long_term.refresh import training_plan
+
+    plan = training_plan(cyclic_histories(), CONFIG)
+    assert (plan.training.epochs, plan.validate_every, plan.patience) == (8, 2, CONFIG.patience)
+    unraised = training_plan(cyclic_histories(), replace(CONFIG, min_steps=0))
+    assert (unraised.training.epochs, unraised.validate_every) == (6, 1)
+    assert len(plan.stop_users) + len(plan.gate_users) == 60 and plan.stop_users
