@@ -33,6 +33,7 @@ from models.gru_step import GRUStepper
 from models.interest_model import EventInput, InterestConfig, InterestModel, UserInterest
 from models.item_table import ItemTable
 from models.trending import TrendingItems
+from streams.settings import Settings
 
 WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0, "skip": -1.0}
 
@@ -120,7 +121,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--blend", choices=("fusion", "vector"), default="fusion")
+    default_blend = Settings.from_env({}).blend  # what a worker runs by default
+    parser.add_argument("--blend", choices=("fusion", "vector"), default=default_blend)
     parser.add_argument("--explain-recent", type=int, default=10)
     args = parser.parse_args()
     for gru in (False, True):

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         10, "Recent items each recommended item is compared with (its `near`); 0 = no `why`.", ge=0
     )
     blend: str = _setting(
-        "fusion",
+        "vector",
         "How long- and short-term interest combine: `vector` (one blended vector against the "
         "online item vectors) or `fusion` (each part scored in its own item space, calibrated, "
         "mixed by the learned weight; see Long-term model, blend).",

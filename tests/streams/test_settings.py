@@ -55,7 +55,7 @@ CHANGED: dict[str, Any] = {
     "l2": 0.0,
     "top_k": 7,
     "explain_recent": 3,
-    "blend": "vector",
+    "blend": "fusion",
     "promotion": "shadow",
     "shadow_events": 50,
     "shadow_max_s": 60.0,
