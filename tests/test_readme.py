@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
+from types import ModuleType
 
 from streams.settings import settings_table
 from tests.support.paths import REPO_ROOT
@@ -45,3 +47,24 @@ def test_the_test_command_installs_every_extra_and_the_cpu_torch_first() -> None
     installed = set((project.group(1) + extra.group(1)).split(","))
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert installed == set(pyproject["project"]["optional-dependencies"])
+
+
+def _quality_runs() -> ModuleType:
+    """benchmarks/quality.py, the runs behind the README's quality figures (not a package)."""
+    path = REPO_ROOT / "benchmarks" / "quality.py"
+    spec = importlib.util.spec_from_file_location("quality", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_quality_figure_has_its_command_and_its_run_file() -> None:
+    """The quality block's table is what `benchmarks/quality.py --table` makes of the stored
+    runs, and each run's command beside it is the one that wrote that run."""
+    quality = _quality_runs()
+    block = README.read_text().split("<!-- quality:start -->")[1].split("<!-- quality:end -->")[0]
+    table = quality.table(REPO_ROOT / "benchmarks" / "results")
+    assert "\n".join(table) in block, "stale: paste `benchmarks/quality.py --table`"
+    for name in quality.RUNS:
+        assert f"- `{name}`: `{quality.command(name)}`" in block, name
