@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from state.connection import RedisEndpoint, SyncClient, sync_client
 from state.erasure import ErasureFence
 from state.keys import Field, KeyLayout
 from state.surface_weights import weights_by_surface
+
+if TYPE_CHECKING:
+    from models.gru_step import GRUStepper
 
 FORGET_SCRIPT = resources.files("state").joinpath("forget_user.lua").read_text()
 
@@ -115,6 +118,8 @@ class InterestReader:
         self.pseudonym: Callable[[str], str] = pseudonyms or _same
         # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
         self._forget_script = client.register_script(FORGET_SCRIPT)
+        # Each model version's GRU step (None: the version has none), read once.
+        self._steppers: dict[str, GRUStepper | None] = {}
 
     @classmethod
     def from_url(
@@ -241,11 +246,12 @@ class InterestReader:
             self.surfaces,
             wanted,
         )
+        long_term = self._long_term_now(got.model_version, got.long_term_state, got.long_term)
         ranked = rerank(
             candidate_item_ids,
             got.vectors,
             got.short_term,
-            long_side(got.long_term, got.social, SocialWeight.stored(got.social_change).weight),
+            long_side(long_term, got.social, SocialWeight.stored(got.social_change).weight),
             got.long_term_weight,
             got.recent,
         )
@@ -256,6 +262,28 @@ class InterestReader:
             "surface": wanted,
             "items": [r.to_json() for r in ranked],
         }
+
+    def _long_term_now(
+        self, version: str | None, state: np.ndarray | None, refreshed: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The long-term vector the worker ranks with: the version's GRU read-out of the
+        user's stepped state, else the refresh's vector (no step, or a state of another
+        shape)."""
+        if version is None or state is None:
+            return refreshed
+        if version not in self._steppers:
+            from models.gru_step import GRUStepper
+
+            raw: bytes | None = self.client.get(self.keys.gru_step(version))  # type: ignore[assignment]
+            try:
+                self._steppers[version] = GRUStepper.from_bytes(raw) if raw else None
+            except ValueError:
+                self._steppers[version] = None
+        stepper = self._steppers[version]
+        if stepper is None or state.size != stepper.rows * stepper.hidden:
+            return refreshed
+        out: np.ndarray = stepper.output(state.reshape(stepper.rows, stepper.hidden))
+        return out
 
     def forget(self, user_id: str, fence_s: int, fence: ErasureFence | None = None) -> bool:
         """Delete every key held on the user and fence them for ``fence_s`` seconds;

@@ -29,6 +29,8 @@ _USER_FIELDS = (
     Field.RECENT_ITEMS,
     Field.SURFACE_MIX,
     Field.SOCIAL,
+    Field.LONG_TERM_STATE,
+    Field.LONG_TERM_STATE_VERSION,
 )
 RECENT_FOR_REASONS = 10
 """Recent items of the user that may explain a candidate."""
@@ -42,6 +44,9 @@ class RerankInput:
     model_version: str | None
     short_term: np.ndarray | None = None
     long_term: np.ndarray | None = None
+    long_term_state: np.ndarray | None = None
+    """The GRU state workers stepped with every event since the refresh (flat), of
+    ``model_version``; its read-out is the long-term vector the worker ranks with."""
     long_term_weight: float = 0.5
     recent: list[str] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
@@ -67,7 +72,8 @@ def read_rerank_input(
     if other:
         pipe.get(keys.surface_prior(str(surface)))
     row, pointer, social_change, *prior = pipe.execute()
-    st, lt, lt_version, weight, user_version, recent_raw, surface_mix, social = row
+    st, lt, lt_version, weight, user_version, recent_raw, surface_mix, social, *stepped = row
+    state, state_version = stepped
     if other:
         priors = {str(surface): prior[0]}
         on = weights_by_surface([surfaces[0], str(surface)], weight, surface_mix, priors)
@@ -86,11 +92,14 @@ def read_rerank_input(
     else:
         vectors = {i: decode_vector(v) for i, v in present}
     long_term = decode_vector(lt) if lt and lt_version and lt_version.decode() == version else None
+    same = state and state_version and state_version.decode() == version
+    long_term_state = decode_vector(state) if same else None
     return RerankInput(
         known_user=st is not None or social is not None,
         model_version=version,
         short_term=decode_vector(st) if st else None,
         long_term=long_term,
+        long_term_state=long_term_state,
         long_term_weight=float(weight) if weight else 0.5,
         recent=recent,
         vectors=vectors,
