@@ -22,6 +22,7 @@ from wsgiref.simple_server import make_server
 import numpy as np
 import orjson
 
+from benchmarks.model_math import random_stepper
 from state import InterestReader, KeyLayout
 from state.codec import encode_vector
 from state.connection import RedisEndpoint, sync_client
@@ -64,6 +65,10 @@ def main() -> None:
                     },
                 )
             client.set(keys.model_version(), "v1")
+            # The version's GRU step: a re-rank reads each user's stepped state out with it.
+            stepper = random_stepper(args.dim, args.dim, seed=0)
+            client.set(keys.gru_step("v1"), stepper.to_bytes())
+            state_size = stepper.rows * stepper.hidden
             for u in range(args.users):
                 recent = [ids[r] for r in rng.integers(args.items, size=50)]
                 client.hset(
@@ -76,6 +81,10 @@ def main() -> None:
                             rng.standard_normal(args.dim).astype(np.float32)
                         ),
                         Field.LONG_TERM_VERSION: "v1",
+                        Field.LONG_TERM_STATE: encode_vector(
+                            rng.standard_normal(state_size).astype(np.float32)
+                        ),
+                        Field.LONG_TERM_STATE_VERSION: "v1",
                         Field.MODEL_VERSION: "v1",
                         Field.MIX_WEIGHT: "0.6",
                         Field.RECENT_ITEMS: orjson.dumps(recent),
