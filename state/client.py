@@ -118,7 +118,7 @@ class InterestReader:
         self.pseudonym: Callable[[str], str] = pseudonyms or _same
         # EVALSHA, loaded on first use (SCRIPT LOAD) and again after NOSCRIPT.
         self._forget_script = client.register_script(FORGET_SCRIPT)
-        # Each model version's GRU step (None: the version has none), read once.
+        # The GRU step of the last model versions read (None: the version has none).
         self._steppers: dict[str, GRUStepper | None] = {}
 
     @classmethod
@@ -274,6 +274,8 @@ class InterestReader:
         if version not in self._steppers:
             from models.gru_step import GRUStepper
 
+            if len(self._steppers) >= 2:  # a long-lived reader sees a version per refresh
+                self._steppers.clear()
             raw: bytes | None = self.client.get(self.keys.gru_step(version))  # type: ignore[assignment]
             try:
                 self._steppers[version] = GRUStepper.from_bytes(raw) if raw else None
